@@ -1,0 +1,850 @@
+/**
+ * One daemon's SIMP protocol state (SPEC §3–§7) as a sans-I/O engine: it
+ * takes events (a datagram arrived, the user asked for something, the clock
+ * moved) and produces actions (datagrams to send, events for the user) and
+ * the next time it wants to be woken. It never reads a clock, sets a timer
+ * or touches a socket: the daemon and the tests drive it.
+ *
+ * @module
+ */
+
+import {
+  BUSY_TEXT,
+  checkText,
+  type Datagram,
+  decodeDatagram,
+  encodeDatagram,
+  MalformedDatagramError,
+  Op,
+  opName,
+  type Seq,
+  Type,
+} from "./datagram.ts";
+import {
+  RttEstimator,
+  StopAndWaitReceiver,
+  StopAndWaitSender,
+} from "./stop_and_wait.ts";
+
+/** A UDP address: IPv4 dotted quad and port. */
+export interface Address {
+  /** IPv4 address, e.g. `127.0.0.1`. */
+  hostname: string;
+  /** UDP port. */
+  port: number;
+}
+
+/** Formats an address as `ip:port`. */
+export function formatAddress(address: Address): string {
+  return `${address.hostname}:${address.port}`;
+}
+
+function sameAddress(a: Address | undefined, b: Address): boolean {
+  return a !== undefined && a.hostname === b.hostname && a.port === b.port;
+}
+
+/** Protocol settings; every time is in milliseconds. */
+export interface SessionConfig {
+  /** Retransmission timeout (SPEC §5.2); the spec default is 5000. */
+  timeout: number;
+  /** Retransmissions before the peer is lost (SPEC §5.5); default 5. */
+  maxRetries: number;
+  /** How long an invitation lives without an answer (SPEC §4.6); default 60000. */
+  invitationLimit: number;
+  /** How many messages may wait behind the one in flight (SPEC §5.1); default 64. */
+  maxQueue: number;
+  /** Adaptive retransmission timeout (SPEC §5.6); off by default. */
+  adaptiveTimeout: boolean;
+  /** Lower bound of the adaptive timeout; default 200. */
+  minTimeout: number;
+  /** Accept invitations without asking (SPEC §4.9); off by default. */
+  autoAccept: boolean;
+  /** How many former peers are remembered for re-ACKing their FIN (SPEC §6.2, §7.3); default 16. */
+  maxFormerPeers: number;
+  /** Busy answers (ERR+FIN) allowed per second in a burst-limited bucket (SPEC §7.3); default 10. */
+  busyAnswersPerSecond: number;
+}
+
+/** The spec's defaults (SPEC §4.6, §5.1, §5.2, §5.5). */
+export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
+  timeout: 5000,
+  maxRetries: 5,
+  invitationLimit: 60_000,
+  maxQueue: 64,
+  adaptiveTimeout: false,
+  minTimeout: 200,
+  autoAccept: false,
+  maxFormerPeers: 16,
+  busyAnswersPerSecond: 10,
+});
+
+/** A message that was not delivered, reported back to the user (SPEC §5.5). */
+export interface Undelivered {
+  /** The id {@linkcode Session.send} returned. */
+  id: number;
+  /** The message text. */
+  text: string;
+}
+
+/** What the local user is told. */
+export type SessionEvent =
+  | { type: "invitation"; peer: Address; name: string }
+  | {
+    type: "invitation-ended";
+    peer: Address;
+    name: string;
+    reason: "withdrawn" | "expired";
+  }
+  | { type: "chat-started"; peer: Address; name: string }
+  | { type: "declined"; peer: Address; name: string }
+  | { type: "busy"; peer: Address; text: string }
+  | { type: "no-answer"; peer: Address }
+  | { type: "message"; name: string; text: string }
+  | { type: "delivered"; id: number; rtt: number | undefined }
+  | { type: "retransmitted"; id: number; attempt: number }
+  | {
+    type: "peer-left";
+    peer: Address;
+    name: string;
+    undelivered: Undelivered[];
+  }
+  | {
+    type: "peer-lost";
+    peer: Address;
+    name: string;
+    undelivered: Undelivered[];
+  }
+  | { type: "chat-closed"; peer: Address; name: string }
+  | { type: "peer-error"; peer: Address; text: string };
+
+/** Why an incoming datagram was not acted on. */
+export type DropReason =
+  | "malformed"
+  | "third-address"
+  | "unexpected"
+  | "duplicate-ack"
+  | "rate-limited";
+
+/** What the engine wants done. */
+export type Action =
+  | { type: "transmit"; to: Address; datagram: Datagram; bytes: Uint8Array }
+  | { type: "event"; event: SessionEvent }
+  | { type: "drop"; from: Address; reason: DropReason; detail: string };
+
+/** The protocol phase of a {@linkcode Session}. */
+export type Phase =
+  | "idle"
+  | "inviting"
+  | "invited"
+  | "accepting"
+  | "established"
+  | "closing";
+
+/** A snapshot of a session for status displays and the client protocol. */
+export interface SessionStatus {
+  /** The phase. */
+  phase: Phase;
+  /** The other daemon, when there is one. */
+  peer?: Address;
+  /** The other user's name, when known. */
+  peerName?: string;
+  /** Messages waiting behind the one in flight. */
+  queued: number;
+}
+
+/** A command that the session cannot carry out in its present phase. */
+export class SessionError extends Error {
+  /** Creates the error with a message for the user. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SessionError";
+  }
+}
+
+type Outgoing = { kind: "chat"; id: number; text: string } | { kind: "fin" };
+
+interface Chat {
+  sender: StopAndWaitSender<Outgoing>;
+  receiver: StopAndWaitReceiver;
+  rtt: RttEstimator;
+  /** Whether the user ever had this chat (false while declining). */
+  wasStarted: boolean;
+}
+
+/**
+ * One daemon's protocol state machine (SPEC §3–§7).
+ *
+ * Drive it with {@linkcode receive}, the user commands and {@linkcode tick};
+ * after each call, collect {@linkcode takeActions} and wake it again at
+ * {@linkcode nextTimeout}.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "./session.ts";
+ * const s = new Session({ userName: "alice" });
+ * s.invite({ hostname: "127.0.0.2", port: 7777 }, 0);
+ * const [syn] = s.takeActions(); // transmit SYN to 127.0.0.2:7777
+ * ```
+ */
+export class Session {
+  #config: SessionConfig;
+  #userName: string;
+  #phase: Phase = "idle";
+  #peer: Address | undefined;
+  #peerName = "";
+  #actions: Action[] = [];
+  #nextId = 1;
+
+  // inviting: when the invitation is given up, and when the SYN is resent
+  #inviteDeadline = 0;
+  #synDue = 0;
+  // invited: when the pending invitation expires
+  #invitationExpires = 0;
+  // accepting: SYN+ACK retransmission
+  #synAckSentAt = 0;
+  #synAckRetransmissions = 0;
+  #synAckDue = 0;
+
+  #chat: Chat | undefined;
+  /** Former peers (key `ip:port`) and until when their FIN is re-ACKed. */
+  #formerPeers = new Map<string, number>();
+  #busyTokens: number;
+  #busyRefilledAt = 0;
+
+  /** Counters for logs and tests. */
+  readonly counters: Record<DropReason | "received" | "sent", number> = {
+    received: 0,
+    sent: 0,
+    malformed: 0,
+    "third-address": 0,
+    unexpected: 0,
+    "duplicate-ack": 0,
+    "rate-limited": 0,
+  };
+
+  /** Creates an idle session; `config` overrides {@linkcode DEFAULT_CONFIG}. */
+  constructor(config: Partial<SessionConfig> & { userName?: string } = {}) {
+    const { userName = "", ...rest } = config;
+    this.#config = { ...DEFAULT_CONFIG, ...rest };
+    this.#userName = userName;
+    this.#busyTokens = this.#config.busyAnswersPerSecond;
+  }
+
+  /** The local user's name, sent in the User field of every datagram. */
+  get userName(): string {
+    return this.#userName;
+  }
+
+  set userName(name: string) {
+    this.#userName = name;
+  }
+
+  /** The settings in force. */
+  get config(): Readonly<SessionConfig> {
+    return this.#config;
+  }
+
+  /** The phase. */
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** A snapshot for status displays. */
+  status(): SessionStatus {
+    return {
+      phase: this.#phase,
+      ...(this.#peer ? { peer: this.#peer } : {}),
+      ...(this.#peerName ? { peerName: this.#peerName } : {}),
+      queued: this.#chat?.sender.queued ?? 0,
+    };
+  }
+
+  /** Returns the actions produced since the last call, oldest first. */
+  takeActions(): Action[] {
+    const actions = this.#actions;
+    this.#actions = [];
+    return actions;
+  }
+
+  /** The time at which {@linkcode tick} must next be called, if any. */
+  nextTimeout(): number | undefined {
+    switch (this.#phase) {
+      case "inviting":
+        return Math.min(this.#synDue, this.#inviteDeadline);
+      case "invited":
+        return this.#invitationExpires;
+      case "accepting":
+        return this.#synAckDue;
+      case "established":
+      case "closing":
+        return this.#chat?.sender.deadline;
+      default:
+        return undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  /**
+   * The user asks to chat with the daemon at `to` (SPEC §4.1).
+   * @throws {SessionError} when not idle.
+   */
+  invite(to: Address, now: number): void {
+    this.tick(now);
+    if (this.#phase !== "idle") throw this.#notIdle();
+    this.#phase = "inviting";
+    this.#peer = to;
+    this.#peerName = "";
+    this.#inviteDeadline = now + this.#config.invitationLimit;
+    this.#synDue = now + this.#config.timeout;
+    this.#control(to, Op.SYN, 0);
+  }
+
+  /**
+   * The user accepts the pending invitation: SYN+ACK (SPEC §4.3).
+   * @throws {SessionError} when no invitation is pending.
+   */
+  accept(now: number): void {
+    this.tick(now);
+    if (this.#phase !== "invited") {
+      throw new SessionError("There is no invitation to accept");
+    }
+    this.#phase = "accepting";
+    this.#chat = this.#newChat(true);
+    this.#synAckSentAt = now;
+    this.#synAckRetransmissions = 0;
+    this.#synAckDue = now + this.#config.timeout;
+    this.#control(this.#peer!, Op.SYN_ACK, 0);
+  }
+
+  /**
+   * The user declines the pending invitation: a FIN, retransmitted until
+   * ACKed (SPEC §4.4).
+   * @throws {SessionError} when no invitation is pending.
+   */
+  decline(now: number): void {
+    this.tick(now);
+    if (this.#phase !== "invited") {
+      throw new SessionError("There is no invitation to decline");
+    }
+    this.#startDecline(now);
+  }
+
+  /**
+   * The user sends a chat message; returns its id, which later events
+   * (`delivered`, `retransmitted`, `undelivered`) name. Messages typed while
+   * the handshake finishes wait in the queue.
+   * @throws {SessionError} when not in a chat, the text is not sendable, or
+   * the queue is full (SPEC §5.1).
+   */
+  send(text: string, now: number): number {
+    this.tick(now);
+    const chat = this.#chat;
+    if (
+      chat === undefined ||
+      (this.#phase !== "established" && this.#phase !== "accepting")
+    ) {
+      throw new SessionError(
+        "Not in a chat: start one or accept an invitation first",
+      );
+    }
+    const problem = checkText(text);
+    if (problem) throw new SessionError(problem);
+    if (chat.sender.full) {
+      throw new SessionError(
+        `Send queue is full (${this.#config.maxQueue} messages waiting): wait until some are delivered`,
+      );
+    }
+    const id = this.#nextId++;
+    chat.sender.push({ kind: "chat", id, text });
+    this.#pump(now);
+    return id;
+  }
+
+  /**
+   * The user leaves: a chat is closed with FIN after the messages already
+   * queued (SPEC §6.1); an invitation of ours is withdrawn with one FIN; a
+   * pending invitation is declined. Leaving while closing changes nothing.
+   * @throws {SessionError} when there is nothing to leave.
+   */
+  leave(now: number): void {
+    this.tick(now);
+    switch (this.#phase) {
+      case "idle":
+        throw new SessionError("Not in a chat");
+      case "inviting":
+        this.#control(this.#peer!, Op.FIN, 0);
+        this.#toIdle(now);
+        return;
+      case "invited":
+        this.#startDecline(now);
+        return;
+      case "accepting":
+      case "established":
+        this.#phase = "closing";
+        this.#chat!.sender.push({ kind: "fin" });
+        this.#pump(now);
+        return;
+      case "closing":
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------ events
+
+  /** A datagram arrived from `from` at time `now`. */
+  receive(bytes: Uint8Array, from: Address, now: number): void {
+    this.tick(now);
+    this.counters.received++;
+    let d: Datagram;
+    try {
+      d = decodeDatagram(bytes);
+    } catch (error) {
+      if (!(error instanceof MalformedDatagramError)) throw error;
+      this.#drop(from, "malformed", error.message);
+      return;
+    }
+    if (d.type === Type.CONTROL && d.op === Op.SYN) {
+      this.#onSyn(d, from, now);
+      return;
+    }
+    const peer = this.#peer;
+    const fromPeer = sameAddress(peer, from) ||
+      // An invited daemon may answer from another port (SPEC §1.4).
+      (this.#phase === "inviting" && peer?.hostname === from.hostname);
+    if (fromPeer) {
+      this.#onPeerDatagram(d, from, now);
+      return;
+    }
+    if (d.type === Type.CONTROL && d.op === Op.FIN) {
+      const until = this.#formerPeers.get(formatAddress(from));
+      if (until !== undefined && now < until) {
+        this.#control(from, Op.ACK, d.seq); // SPEC §6.2
+        return;
+      }
+    }
+    this.#drop(from, "third-address", `${opName(d)} while ${this.#phase}`);
+  }
+
+  /** The clock reached `now`: retransmit, give up or expire what is due. */
+  tick(now: number): void {
+    switch (this.#phase) {
+      case "inviting":
+        if (now >= this.#inviteDeadline) {
+          // SPEC §4.6; the FIN withdraws the invitation at the other side.
+          this.#emit({ type: "no-answer", peer: this.#peer! });
+          this.#control(this.#peer!, Op.FIN, 0);
+          this.#toIdle(now);
+        } else if (now >= this.#synDue) {
+          this.#synDue = now + this.#config.timeout; // SPEC §4.5
+          this.#control(this.#peer!, Op.SYN, 0);
+        }
+        return;
+      case "invited":
+        if (now >= this.#invitationExpires) {
+          this.#emit({
+            type: "invitation-ended",
+            peer: this.#peer!,
+            name: this.#peerName,
+            reason: "expired",
+          });
+          this.#startDecline(now); // SPEC §4.6: dropped with a FIN
+        }
+        return;
+      case "accepting":
+        if (now >= this.#synAckDue) {
+          if (this.#synAckRetransmissions >= this.#config.maxRetries) {
+            this.#lose(now);
+            return;
+          }
+          this.#synAckRetransmissions++;
+          this.#synAckDue = now + this.#config.timeout;
+          this.#control(this.#peer!, Op.SYN_ACK, 0);
+        }
+        return;
+      case "established":
+      case "closing": {
+        const chat = this.#chat!;
+        const result = chat.sender.timeout(now);
+        if (result === undefined) return;
+        if ("lost" in result) {
+          this.#lose(now, result.lost);
+          return;
+        }
+        const { item, seq, retransmissions } = result.retransmit;
+        this.#transmitItem(item, seq);
+        if (item.kind === "chat") {
+          this.#emit({
+            type: "retransmitted",
+            id: item.id,
+            attempt: retransmissions,
+          });
+        }
+        return;
+      }
+    }
+  }
+
+  // --------------------------------------------------------------- internals
+
+  #onSyn(d: Datagram, from: Address, now: number): void {
+    const isPeer = sameAddress(this.#peer, from);
+    switch (this.#phase) {
+      case "idle":
+        this.#phase = "invited";
+        this.#peer = from;
+        this.#peerName = d.user;
+        this.#invitationExpires = now + this.#config.invitationLimit;
+        this.#emit({ type: "invitation", peer: from, name: d.user });
+        if (this.#config.autoAccept) this.accept(now);
+        return;
+      case "invited":
+        if (isPeer) {
+          // SPEC §4.5: the same invitation again; it is still alive.
+          this.#invitationExpires = now + this.#config.invitationLimit;
+          return;
+        }
+        break;
+      case "inviting":
+        if (this.#peer!.hostname === from.hostname) {
+          // SPEC §4.7: crossed invitations, finish like a simultaneous open.
+          this.#peer = from;
+          this.#peerName = d.user;
+          this.#phase = "accepting";
+          this.#chat = this.#newChat(true);
+          this.#synAckSentAt = now;
+          this.#synAckRetransmissions = 0;
+          this.#synAckDue = now + this.#config.timeout;
+          this.#control(from, Op.SYN_ACK, 0);
+          return;
+        }
+        break;
+      case "accepting":
+      case "established":
+      case "closing":
+        if (isPeer && !this.#chat!.wasStarted) {
+          // Declining: the FIN is on its way and retransmitted.
+          this.#drop(from, "unexpected", "SYN while declining");
+          return;
+        }
+        if (isPeer) {
+          // SPEC §4.5: a late duplicate from the partner, never busy.
+          this.#control(from, Op.SYN_ACK, 0);
+          return;
+        }
+        break;
+    }
+    this.#busy(from, now);
+  }
+
+  /** SPEC §4.8: ERR with the exact text, then FIN; rate-limited (§7.3). */
+  #busy(from: Address, now: number): void {
+    const rate = this.#config.busyAnswersPerSecond;
+    this.#busyTokens = Math.min(
+      rate,
+      this.#busyTokens + (now - this.#busyRefilledAt) * rate / 1000,
+    );
+    this.#busyRefilledAt = now;
+    if (this.#busyTokens < 1) {
+      this.#drop(from, "rate-limited", "busy answer withheld");
+      return;
+    }
+    this.#busyTokens--;
+    this.#control(from, Op.ERR, 0, BUSY_TEXT);
+    this.#control(from, Op.FIN, 0);
+  }
+
+  #onPeerDatagram(d: Datagram, from: Address, now: number): void {
+    switch (this.#phase) {
+      case "inviting":
+        return this.#onAnswer(d, from, now);
+      case "invited":
+        if (d.type === Type.CONTROL && d.op === Op.FIN) {
+          // The inviter withdrew (it gave up, or its user cancelled).
+          this.#control(from, Op.ACK, d.seq);
+          this.#emit({
+            type: "invitation-ended",
+            peer: from,
+            name: this.#peerName,
+            reason: "withdrawn",
+          });
+          this.#toIdle(now);
+          return;
+        }
+        return this.#drop(from, "unexpected", `${opName(d)} while invited`);
+      case "accepting":
+        if (d.type === Type.CHAT) {
+          // SPEC §4.3: the first chat datagram implies the handshake ACK.
+          this.#establish(now, false);
+          return this.#onChatDatagram(d, from, now);
+        }
+        if (d.type === Type.CONTROL && d.op === Op.ACK && d.seq === 0) {
+          this.#establish(now, true);
+          return;
+        }
+        return this.#onChatDatagram(d, from, now);
+      case "established":
+      case "closing":
+        return this.#onChatDatagram(d, from, now);
+      case "idle":
+        return this.#drop(from, "unexpected", `${opName(d)} while idle`);
+    }
+  }
+
+  /** Answers to our SYN (SPEC §4.3, §4.4, §4.8). */
+  #onAnswer(d: Datagram, from: Address, now: number): void {
+    if (d.type === Type.CONTROL) {
+      switch (d.op) {
+        case Op.SYN_ACK:
+          this.#peer = from;
+          this.#peerName = d.user;
+          this.#control(from, Op.ACK, 0);
+          this.#chat = this.#newChat(true);
+          this.#phase = "established";
+          this.#emit({ type: "chat-started", peer: from, name: d.user });
+          return;
+        case Op.FIN:
+          this.#control(from, Op.ACK, d.seq);
+          this.#emit({ type: "declined", peer: from, name: d.user });
+          this.#peer = from;
+          this.#toIdle(now);
+          return;
+        case Op.ERR:
+          this.#emit({ type: "busy", peer: from, text: d.payload });
+          this.#peer = from; // its FIN follows: re-ACKed as a former peer
+          this.#toIdle(now);
+          return;
+      }
+    }
+    this.#drop(from, "unexpected", `${opName(d)} while inviting`);
+  }
+
+  /** The handshake finished at the accepting side (SPEC §4.3). */
+  #establish(now: number, byAck: boolean): void {
+    const chat = this.#chat!;
+    if (byAck && this.#synAckRetransmissions === 0) {
+      chat.rtt.sample(now - this.#synAckSentAt); // Karn's rule
+    }
+    this.#phase = "established";
+    this.#emit({
+      type: "chat-started",
+      peer: this.#peer!,
+      name: this.#peerName,
+    });
+    this.#pump(now);
+  }
+
+  /** Datagrams from the partner of a chat (SPEC §5, §6). */
+  #onChatDatagram(d: Datagram, from: Address, now: number): void {
+    const chat = this.#chat!;
+    if (d.type === Type.CHAT) {
+      this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one
+      if (chat.receiver.receive(d.seq)) {
+        this.#emit({ type: "message", name: d.user, text: d.payload });
+      }
+      return;
+    }
+    switch (d.op) {
+      case Op.ACK: {
+        const result = chat.sender.ack(d.seq, now);
+        if ("ignored" in result) {
+          this.#drop(
+            from,
+            "duplicate-ack",
+            `ACK seq=${d.seq} ${result.ignored}`,
+          );
+          return;
+        }
+        const item = result.released;
+        if (item.kind === "fin") {
+          if (chat.wasStarted) {
+            this.#emit({
+              type: "chat-closed",
+              peer: this.#peer!,
+              name: this.#peerName,
+            });
+          }
+          this.#toIdle(now);
+          return;
+        }
+        this.#emit({ type: "delivered", id: item.id, rtt: result.rtt });
+        this.#pump(now);
+        return;
+      }
+      case Op.SYN_ACK:
+        // SPEC §4.5: our ACK was lost; ACK again. When accepting, this is the
+        // crossed-invitation case (SPEC §4.7): the chat is established by the
+        // partner's ACK of our own SYN+ACK, which also measures the RTT.
+        this.#control(from, Op.ACK, 0);
+        return;
+      case Op.FIN: {
+        this.#control(from, Op.ACK, d.seq); // SPEC §6.1
+        const undelivered = this.#undelivered(chat);
+        if (this.#phase === "closing") {
+          // Both left at once; or the declined inviter's FIN crossed ours.
+          if (chat.wasStarted) {
+            this.#emit({
+              type: "chat-closed",
+              peer: this.#peer!,
+              name: this.#peerName,
+            });
+          }
+        } else {
+          this.#emit({
+            type: "peer-left",
+            peer: this.#peer!,
+            name: this.#peerName,
+            undelivered,
+          });
+        }
+        this.#toIdle(now);
+        return;
+      }
+      case Op.ERR:
+        this.#emit({ type: "peer-error", peer: from, text: d.payload });
+        return;
+    }
+    this.#drop(from, "unexpected", `${opName(d)} while ${this.#phase}`);
+  }
+
+  #startDecline(now: number): void {
+    this.#phase = "closing";
+    this.#chat = this.#newChat(false);
+    this.#chat.sender.push({ kind: "fin" });
+    this.#pump(now);
+  }
+
+  /** The peer is lost (SPEC §5.5): tell the user, one FIN, back to idle. */
+  #lose(now: number, lost: Outgoing[] = []): void {
+    const chat = this.#chat;
+    if (chat?.wasStarted) {
+      const undelivered = [
+        ...toUndelivered(lost),
+        ...this.#undelivered(chat),
+      ];
+      this.#emit({
+        type: "peer-lost",
+        peer: this.#peer!,
+        name: this.#peerName,
+        undelivered,
+      });
+    }
+    if (!lost.some((item) => item.kind === "fin")) {
+      this.#control(this.#peer!, Op.FIN, chat?.sender.nextSeq ?? 0);
+    }
+    this.#toIdle(now);
+  }
+
+  #undelivered(chat: Chat): Undelivered[] {
+    return toUndelivered(chat.sender.drain());
+  }
+
+  #newChat(wasStarted: boolean): Chat {
+    const rtt = new RttEstimator({
+      timeout: this.#config.timeout,
+      adaptive: this.#config.adaptiveTimeout,
+      minTimeout: this.#config.minTimeout,
+    });
+    return {
+      rtt,
+      sender: new StopAndWaitSender<Outgoing>(rtt, {
+        maxRetries: this.#config.maxRetries,
+        maxQueue: this.#config.maxQueue,
+      }),
+      receiver: new StopAndWaitReceiver(),
+      wasStarted,
+    };
+  }
+
+  /** Sends the next queued item when the chat allows it. */
+  #pump(now: number): void {
+    if (this.#phase !== "established" && this.#phase !== "closing") return;
+    const flight = this.#chat!.sender.pump(now);
+    if (flight) this.#transmitItem(flight.item, flight.seq);
+  }
+
+  #transmitItem(item: Outgoing, seq: Seq): void {
+    if (item.kind === "fin") {
+      this.#control(this.#peer!, Op.FIN, seq); // SPEC §3.3
+    } else {
+      this.#transmit(this.#peer!, {
+        type: Type.CHAT,
+        op: Op.CHAT,
+        seq,
+        user: this.#userName,
+        payload: item.text,
+      });
+    }
+  }
+
+  #toIdle(now: number): void {
+    const peer = this.#peer;
+    if (peer) {
+      const formers = this.#formerPeers;
+      const key = formatAddress(peer);
+      formers.delete(key);
+      formers.set(key, now + 2 * this.#config.timeout); // SPEC §6.2
+      for (const [k, until] of formers) {
+        if (formers.size <= this.#config.maxFormerPeers && until > now) break;
+        formers.delete(k); // oldest first (SPEC §7.3)
+      }
+    }
+    this.#phase = "idle";
+    this.#peer = undefined;
+    this.#peerName = "";
+    this.#chat = undefined;
+  }
+
+  #notIdle(): SessionError {
+    const who = this.#peerName
+      ? `${this.#peerName} (${this.#peer!.hostname})`
+      : this.#peer!.hostname;
+    switch (this.#phase) {
+      case "inviting":
+        return new SessionError(
+          `Already inviting ${who}: leave first to cancel`,
+        );
+      case "invited":
+        return new SessionError(
+          `An invitation from ${who} is pending: accept or decline it first`,
+        );
+      default:
+        return new SessionError(`Already in a chat with ${who}: leave first`);
+    }
+  }
+
+  #control(to: Address, op: Datagram["op"], seq: Seq, payload = ""): void {
+    this.#transmit(to, {
+      type: Type.CONTROL,
+      op: op as typeof Op.ACK,
+      seq,
+      user: this.#userName,
+      payload,
+    });
+  }
+
+  #transmit(to: Address, datagram: Datagram): void {
+    this.counters.sent++;
+    this.#actions.push({
+      type: "transmit",
+      to,
+      datagram,
+      bytes: encodeDatagram(datagram),
+    });
+  }
+
+  #emit(event: SessionEvent): void {
+    this.#actions.push({ type: "event", event });
+  }
+
+  #drop(from: Address, reason: DropReason, detail: string): void {
+    this.counters[reason]++;
+    this.#actions.push({ type: "drop", from, reason, detail });
+  }
+}
+
+function toUndelivered(items: Outgoing[]): Undelivered[] {
+  return items.flatMap((item) =>
+    item.kind === "chat" ? [{ id: item.id, text: item.text }] : []
+  );
+}
