@@ -1,0 +1,329 @@
+/**
+ * The client–daemon protocol (SPEC §9), version 1: one JSON object per UDP
+ * datagram on the daemon's client port (7778). This module holds the message
+ * shapes and their strict parsing; the daemon and the client do the I/O.
+ *
+ * - Requests (client → daemon) carry `id`; the daemon answers every request
+ *   with exactly one reply carrying `re` = that id. The client retransmits a
+ *   request (same id) until the reply arrives; the daemon answers a duplicate
+ *   id with the cached reply and does not run the command twice.
+ * - Events (daemon → client) carry `ev`, a sequence number starting at 1 per
+ *   connection. The client acknowledges with `{"v":1,"ack":N}` (cumulative:
+ *   every event up to N) and ignores events it already has; the daemon
+ *   retransmits unacknowledged events.
+ *
+ * See docs/PROTOCOL.md for the message table and an example exchange.
+ *
+ * @module
+ */
+
+import { checkText, checkUserName } from "./datagram.ts";
+
+/** The protocol version this build speaks. */
+export const CONTROL_VERSION = 1;
+
+/** How often the client retransmits an unanswered request, in ms. */
+export const REQUEST_RETRY_MS = 300;
+/** How many times the client sends a request before giving up on the daemon. */
+export const REQUEST_ATTEMPTS = 10;
+/** How often the client pings the daemon to keep its slot, in ms. */
+export const KEEPALIVE_MS = 1000;
+/** After how long without hearing from its client the daemon frees the slot, in ms. */
+export const CLIENT_TIMEOUT_MS = 5000;
+/** How often the daemon retransmits unacknowledged events, in ms. */
+export const EVENT_RETRY_MS = 300;
+
+/** An IPv4 address and port as carried in control messages. */
+export interface WireAddress {
+  /** IPv4 address. */
+  ip: string;
+  /** UDP port. */
+  port: number;
+}
+
+/** A command from the client. */
+export type Command =
+  | { cmd: "connect"; name: string }
+  | { cmd: "invite"; ip: string; port?: number }
+  | { cmd: "wait" }
+  | { cmd: "accept" }
+  | { cmd: "decline" }
+  | { cmd: "send"; text: string }
+  | { cmd: "leave" }
+  | { cmd: "quit" }
+  | { cmd: "ping" };
+
+/** A request: a command with its id. */
+export type Request = Command & { v: typeof CONTROL_VERSION; id: number };
+
+/** The acknowledgement of events up to `ack`. */
+export interface EventAck {
+  /** Protocol version. */
+  v: typeof CONTROL_VERSION;
+  /** Every event with `ev` ≤ this number has arrived. */
+  ack: number;
+}
+
+/** The daemon's protocol phase as the client sees it. */
+export type ControlPhase =
+  | "idle"
+  | "inviting"
+  | "invited"
+  | "accepting"
+  | "established"
+  | "closing";
+
+/** What the daemon tells its client about itself (reply to connect, wait, ping). */
+export interface DaemonState {
+  /** The protocol phase. */
+  phase: ControlPhase;
+  /** The other user, when there is one (`name` may be empty while inviting). */
+  peer?: WireAddress & { name: string };
+}
+
+/** A successful reply; extra fields depend on the command. */
+export interface OkReply {
+  /** Protocol version. */
+  v: typeof CONTROL_VERSION;
+  /** The id of the request answered. */
+  re: number;
+  /** Success. */
+  ok: true;
+  /** For connect, wait and ping: the daemon's state. */
+  state?: DaemonState;
+  /** For send: the message id that later events name. */
+  msgId?: number;
+}
+
+/** A failed request: `error` is a sentence for the user. */
+export interface ErrorReply {
+  /** Protocol version. */
+  v: typeof CONTROL_VERSION;
+  /** The id of the request answered, or null when it could not be read. */
+  re: number | null;
+  /** Failure. */
+  ok: false;
+  /** What went wrong and what to do. */
+  error: string;
+}
+
+/** Any reply. */
+export type Reply = OkReply | ErrorReply;
+
+/** A message that could not be delivered (SPEC §5.5). */
+export interface WireUndelivered {
+  /** The message id from the send reply. */
+  id: number;
+  /** Its text. */
+  text: string;
+}
+
+/** An event for the client (the protocol core's events, addresses as {@linkcode WireAddress}). */
+export type ControlEvent =
+  | { type: "invitation"; ip: string; port: number; name: string }
+  | {
+    type: "invitation-ended";
+    ip: string;
+    port: number;
+    name: string;
+    reason: "withdrawn" | "expired";
+  }
+  | { type: "chat-started"; ip: string; port: number; name: string }
+  | { type: "declined"; ip: string; port: number; name: string }
+  | { type: "busy"; ip: string; port: number; text: string }
+  | { type: "no-answer"; ip: string; port: number }
+  | { type: "message"; name: string; text: string }
+  | { type: "delivered"; id: number }
+  | { type: "retransmitted"; id: number; attempt: number }
+  | {
+    type: "peer-left";
+    ip: string;
+    port: number;
+    name: string;
+    undelivered: WireUndelivered[];
+  }
+  | {
+    type: "peer-lost";
+    ip: string;
+    port: number;
+    name: string;
+    undelivered: WireUndelivered[];
+  }
+  | { type: "chat-closed"; ip: string; port: number; name: string }
+  | { type: "peer-error"; ip: string; port: number; text: string }
+  | { type: "daemon-stopping" };
+
+/** An event message on the wire. */
+export interface EventMessage {
+  /** Protocol version. */
+  v: typeof CONTROL_VERSION;
+  /** Sequence number, from 1 per connection. */
+  ev: number;
+  /** The event. */
+  event: ControlEvent;
+}
+
+/** Anything the daemon receives on the client port. */
+export type ClientMessage = Request | EventAck;
+
+/** Anything the client receives from the daemon. */
+export type DaemonMessage = Reply | EventMessage;
+
+/**
+ * A control message that is not valid. `id` is the request id when it could
+ * be read, so the error reply can name it.
+ */
+export class ControlError extends Error {
+  /** The request id, when known. */
+  readonly id: number | null;
+
+  /** Creates the error with a message for the client's user. */
+  constructor(message: string, id: number | null = null) {
+    super(message);
+    this.name = "ControlError";
+    this.id = id;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes any control message as one datagram's bytes. */
+export function encodeControl(
+  message: ClientMessage | DaemonMessage,
+): Uint8Array {
+  return encoder.encode(JSON.stringify(message));
+}
+
+/** A valid IPv4 dotted quad such as `127.0.0.2`. */
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 &&
+    parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+function parseJson(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new ControlError("Malformed request: not a JSON object in UTF-8");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ControlError("Malformed request: not a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function checkVersion(message: Record<string, unknown>, id: number | null) {
+  if (message.v !== CONTROL_VERSION) {
+    throw new ControlError(
+      `Unsupported protocol version ${
+        JSON.stringify(message.v)
+      }: this daemon speaks version ${CONTROL_VERSION}`,
+      id,
+    );
+  }
+}
+
+/**
+ * Parses what a client sent: a request or an event acknowledgement.
+ *
+ * @throws {ControlError} for anything malformed, with the request id when it
+ * could be read.
+ */
+export function parseClientMessage(bytes: Uint8Array): ClientMessage {
+  const m = parseJson(bytes);
+  const id = isCount(m.id) ? m.id : null;
+  checkVersion(m, id);
+  if (!("id" in m) && isCount(m.ack)) {
+    return { v: CONTROL_VERSION, ack: m.ack };
+  }
+  if (id === null) {
+    throw new ControlError(
+      "Malformed request: `id` must be a non-negative integer",
+    );
+  }
+  const base = { v: CONTROL_VERSION, id } as const;
+  const field = (name: string): string => {
+    const value = m[name];
+    if (typeof value !== "string") {
+      throw new ControlError(
+        `Malformed request: \`${m.cmd}\` needs a string \`${name}\``,
+        id,
+      );
+    }
+    return value;
+  };
+  switch (m.cmd) {
+    case "connect": {
+      const name = field("name").trim();
+      const problem = name === ""
+        ? "User name must not be empty"
+        : checkUserName(name);
+      if (problem) throw new ControlError(problem, id);
+      return { ...base, cmd: "connect", name };
+    }
+    case "invite": {
+      const ip = field("ip");
+      if (!isIPv4(ip)) {
+        throw new ControlError(
+          `"${ip}" is not an IPv4 address such as 127.0.0.2`,
+          id,
+        );
+      }
+      if (m.port === undefined) return { ...base, cmd: "invite", ip };
+      if (!isCount(m.port) || m.port < 1 || m.port > 65535) {
+        throw new ControlError("Port must be an integer from 1 to 65535", id);
+      }
+      return { ...base, cmd: "invite", ip, port: m.port };
+    }
+    case "send": {
+      const text = field("text");
+      const problem = checkText(text);
+      if (problem) throw new ControlError(problem, id);
+      return { ...base, cmd: "send", text };
+    }
+    case "wait":
+    case "accept":
+    case "decline":
+    case "leave":
+    case "quit":
+    case "ping":
+      return { ...base, cmd: m.cmd };
+    default:
+      throw new ControlError(
+        `Unknown command ${JSON.stringify(m.cmd)}`,
+        id,
+      );
+  }
+}
+
+/**
+ * Parses what the daemon sent: a reply or an event.
+ *
+ * @throws {ControlError} for anything malformed.
+ */
+export function parseDaemonMessage(bytes: Uint8Array): DaemonMessage {
+  const m = parseJson(bytes);
+  checkVersion(m, null);
+  if (isCount(m.ev) && typeof m.event === "object" && m.event !== null) {
+    const event = m.event as { type?: unknown };
+    if (typeof event.type !== "string") {
+      throw new ControlError("Malformed event: no type");
+    }
+    return m as unknown as EventMessage;
+  }
+  if (m.ok === true && isCount(m.re)) return m as unknown as OkReply;
+  if (
+    m.ok === false && (isCount(m.re) || m.re === null) &&
+    typeof m.error === "string"
+  ) {
+    return m as unknown as ErrorReply;
+  }
+  throw new ControlError("Malformed daemon message");
+}
