@@ -154,6 +154,17 @@ export function opName(d: Datagram): string {
 }
 
 /**
+ * A one-line description of a datagram for traces and logs, e.g.
+ * `SYN seq=0 user=alice` or `CHAT seq=1 user=bob "hello"`.
+ */
+export function describeDatagram(d: Datagram): string {
+  const text = d.type === Type.CHAT || d.op === Op.ERR
+    ? ` ${JSON.stringify(d.payload)}`
+    : "";
+  return `${opName(d)} seq=${d.seq} user=${d.user}${text}`;
+}
+
+/**
  * Checks a user name we are about to send (§2.2, §2.3): printable ASCII, at
  * most 32 bytes, no trailing space (it would be trimmed by the receiver).
  * Returns an error message for the user, or `undefined` when the name is fine.
