@@ -128,6 +128,8 @@ export class InvalidDatagramError extends Error {
 /** Any character outside 7-bit ASCII. */
 const NON_ASCII = /[\x80-\uffff]/;
 const NON_ASCII_ALL = /[\x80-\uffff]/g;
+/** The first non-ASCII character, a whole code point (for messages). */
+const NON_ASCII_CHAR = /[^\x00-\x7f]/u;
 
 const CONTROL_OPS: ReadonlySet<number> = new Set([
   Op.ERR,
@@ -191,11 +193,9 @@ export function checkText(text: string): string | undefined {
   if (text.length > MAX_PAYLOAD) {
     return `Message is ${text.length} bytes long; the limit is ${MAX_PAYLOAD}`;
   }
-  const bad = text.match(NON_ASCII);
-  if (bad) {
-    return `Message contains the non-ASCII character "${
-      bad[0]
-    }"; SIMP carries ASCII only`;
+  if (NON_ASCII.test(text)) {
+    const bad = text.match(NON_ASCII_CHAR)?.[0];
+    return `Message contains the non-ASCII character "${bad}"; SIMP carries ASCII only`;
   }
   return undefined;
 }

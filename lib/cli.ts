@@ -1,0 +1,506 @@
+/**
+ * The `simp` command line: pure functions from arguments to typed options,
+ * so that every rule is unit-testable. They never print or exit; a bad
+ * command line throws {@linkcode UsageError}, whose message is one line
+ * saying what to do. `mod.ts` prints it as `simp: <message>` on stderr and
+ * exits with {@linkcode USAGE_EXIT_CODE}.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { checkUserName } from "./datagram.ts";
+import {
+  isLogFormat,
+  isLogLevel,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "./log.ts";
+
+/** The exit code for a bad command line (as in BSD's `EX_USAGE` habit of 2). */
+export const USAGE_EXIT_CODE = 2;
+
+/**
+ * A bad command line. The message is one line, starts with a capital letter
+ * and ends by pointing at the help to read, e.g.
+ * `Unknown option --foo (see simp daemon --help)`.
+ */
+export class UsageError extends Error {
+  /** Creates the error; `message` must be a single line. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Options of `simp daemon` (SPEC §1, §5). */
+export interface DaemonOptions {
+  /** The daemon's IPv4 address: it binds both its ports there (§1.2). */
+  ip: string;
+  /** UDP port for daemon-to-daemon traffic (§1.1, default 7777). */
+  port: number;
+  /** UDP port the client talks to, on the same IP (§1.1, default 7778). */
+  clientPort: number;
+  /** Retransmission timeout in milliseconds (§5.2, default 5000). */
+  timeoutMs: number;
+  /** Retransmissions before the peer is considered lost (§5.5, default 5). */
+  retries: number;
+  /** Accept invitations without asking the user (§4.9, default off). */
+  autoAccept: boolean;
+  /** Lowest log level written to stderr (default `info`). */
+  logLevel: LogLevel;
+  /** Log line format on stderr (default `text`). */
+  logFormat: LogFormat;
+}
+
+/** Options of `simp client` (SPEC §8). */
+export interface ClientOptions {
+  /** The IPv4 address of the user's own daemon (§1.2, §8.1). */
+  ip: string;
+  /** The daemon's client port (§1.1, default 7778). */
+  port: number;
+  /** The user name; when absent the client asks for it (§8.1). */
+  name?: string;
+  /** Print events as JSON lines on stdout instead of the interactive view. */
+  json: boolean;
+  /**
+   * Lowest log level written to stderr (default `warning`, so that logs do
+   * not clutter the interactive view).
+   */
+  logLevel: LogLevel;
+  /** Log line format on stderr (default `text`). */
+  logFormat: LogFormat;
+}
+
+/** The IP address of the daemon when none is given. */
+export const DEFAULT_IP = "127.0.0.1";
+
+/** Defaults of `simp daemon`. */
+export const DAEMON_DEFAULTS: Readonly<DaemonOptions> = Object.freeze({
+  ip: DEFAULT_IP,
+  port: 7777,
+  clientPort: 7778,
+  timeoutMs: 5000,
+  retries: 5,
+  autoAccept: false,
+  logLevel: "info",
+  logFormat: "text",
+});
+
+/** Defaults of `simp client` (no `name`: the client asks for it). */
+export const CLIENT_DEFAULTS: Readonly<ClientOptions> = Object.freeze({
+  ip: DEFAULT_IP,
+  port: 7778,
+  json: false,
+  logLevel: "warning",
+  logFormat: "text",
+});
+
+/** The longest `--timeout` accepted, in seconds (timers overflow far above). */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+
+/** What a whole command line asks for; see {@linkcode parseCommandLine}. */
+export type Command =
+  | {
+    /** Print `text` on stdout and exit 0. */
+    kind: "help";
+    /** The help text, ending without a newline. */
+    text: string;
+  }
+  | {
+    /** Print the version on stdout and exit 0. */
+    kind: "version";
+  }
+  | {
+    /** Run the daemon. */
+    kind: "daemon";
+    /** Its options. */
+    options: DaemonOptions;
+  }
+  | {
+    /** Run the client. */
+    kind: "client";
+    /** Its options. */
+    options: ClientOptions;
+  };
+
+/** The subjects of {@linkcode helpText}. */
+export type HelpTopic = "simp" | "daemon" | "client";
+
+const MAIN_HELP = `simp — a one-to-one chat over UDP (SIMP)
+
+Usage:
+  simp daemon [IP] [options]   run your daemon on IP (default 127.0.0.1)
+  simp client [IP] [options]   chat through your daemon at IP
+  simp --help                  show this help
+  simp --version               show the version
+
+Every user runs a daemon; daemons talk SIMP to each other on UDP port 7777,
+and the user talks to their own daemon with the client (port 7778).
+
+Run "simp daemon --help" or "simp client --help" for their options.`;
+
+const DAEMON_HELP = `Usage: simp daemon [IP] [options]
+
+Runs the SIMP daemon of the user at IP (an IPv4 address, default 127.0.0.1).
+It talks to other daemons on IP:PORT and to one client on IP:CLIENT-PORT.
+
+Options:
+  --port PORT          UDP port for daemon-to-daemon traffic (default 7777)
+  --client-port PORT   UDP port for the client (default 7778)
+  --timeout SECONDS    retransmission timeout, greater than 0, decimals
+                       allowed (default 5)
+  --retries N          retransmissions before the peer is given up,
+                       a whole number ≥ 0 (default 5)
+  --auto-accept        accept invitations without asking; messages that
+                       arrive with no client connected are kept
+  --log-level LEVEL    trace, debug, info, warning or error (default info)
+  --log-format FORMAT  text or json (JSON lines); logs go to stderr
+                       (default text)
+  -h, --help           show this help
+
+Example:
+  simp daemon 127.0.0.2 --timeout 0.5 --log-level debug`;
+
+const CLIENT_HELP = `Usage: simp client [IP] [options]
+
+Connects to your SIMP daemon at IP (an IPv4 address, default 127.0.0.1) and
+lets you invite someone, answer invitations and chat. Type q to quit.
+
+Options:
+  --port PORT          the daemon's client port (default 7778)
+  --name NAME          your user name: printable ASCII, at most 32
+                       characters (asked for when not given)
+  --json               print events as JSON lines on stdout (for scripts)
+  --log-level LEVEL    trace, debug, info, warning or error
+                       (default warning)
+  --log-format FORMAT  text or json (JSON lines); logs go to stderr
+                       (default text)
+  -h, --help           show this help
+
+Example:
+  simp client 127.0.0.1 --name alice`;
+
+/** The help text of `simp`, `simp daemon` or `simp client`. */
+export function helpText(topic: HelpTopic): string {
+  switch (topic) {
+    case "simp":
+      return MAIN_HELP;
+    case "daemon":
+      return DAEMON_HELP;
+    case "client":
+      return CLIENT_HELP;
+  }
+}
+
+/**
+ * Turns the whole argument list of `simp` into a {@linkcode Command}:
+ * `--help`/`-h` and `--version` at the top, `daemon …` and `client …` with
+ * their options (a `--help` among them asks for that command's help).
+ *
+ * @throws {UsageError} for a missing or unknown command, an unknown option
+ * or a bad value.
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./cli.ts";
+ * const command = parseCommandLine(["daemon", "127.0.0.2", "--auto-accept"]);
+ * console.log(command.kind); // "daemon"
+ * ```
+ */
+export function parseCommandLine(args: readonly string[]): Command {
+  const [first, ...rest] = args;
+  switch (first) {
+    case undefined:
+      throw new UsageError(
+        "Missing command: use simp daemon or simp client (see simp --help)",
+      );
+    case "-h":
+    case "--help":
+      return { kind: "help", text: MAIN_HELP };
+    case "--version":
+      return { kind: "version" };
+    case "daemon":
+      return wantsHelp(rest)
+        ? { kind: "help", text: DAEMON_HELP }
+        : { kind: "daemon", options: parseDaemonArgs(rest) };
+    case "client":
+      return wantsHelp(rest)
+        ? { kind: "help", text: CLIENT_HELP }
+        : { kind: "client", options: parseClientArgs(rest) };
+  }
+  if (first.startsWith("-")) {
+    throw new UsageError(`Unknown option ${show(first)} (see simp --help)`);
+  }
+  throw new UsageError(
+    `Unknown command ${
+      show(first)
+    }: use simp daemon or simp client (see simp --help)`,
+  );
+}
+
+/**
+ * Parses the arguments after `simp daemon` (help flags excluded: see
+ * {@linkcode parseCommandLine}).
+ *
+ * @throws {UsageError} for an unknown option or a bad value.
+ * @example
+ * ```ts
+ * import { parseDaemonArgs } from "./cli.ts";
+ * const options = parseDaemonArgs(["127.0.0.2", "--timeout", "0.5"]);
+ * console.log(options.timeoutMs); // 500
+ * ```
+ */
+export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
+  const see = "simp daemon --help";
+  const { values, positionals } = parse(args, see, {
+    port: { type: "string" },
+    "client-port": { type: "string" },
+    timeout: { type: "string" },
+    retries: { type: "string" },
+    "auto-accept": { type: "boolean" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+  });
+  const options: DaemonOptions = {
+    ...DAEMON_DEFAULTS,
+    ip: ipArgument(positionals, "simp daemon", see),
+  };
+  if (values.port !== undefined) {
+    options.port = portValue("--port", values.port, see);
+  }
+  if (values["client-port"] !== undefined) {
+    options.clientPort = portValue(
+      "--client-port",
+      values["client-port"],
+      see,
+    );
+  }
+  if (options.port === options.clientPort) {
+    throw new UsageError(
+      `Options --port and --client-port must differ, both are ${options.port} (see ${see})`,
+    );
+  }
+  if (values.timeout !== undefined) {
+    options.timeoutMs = timeoutValue(values.timeout, see) * 1000;
+  }
+  if (values.retries !== undefined) {
+    options.retries = retriesValue(values.retries, see);
+  }
+  if (values["auto-accept"] === true) options.autoAccept = true;
+  applyLogOptions(options, values, see);
+  return options;
+}
+
+/**
+ * Parses the arguments after `simp client` (help flags excluded: see
+ * {@linkcode parseCommandLine}).
+ *
+ * @throws {UsageError} for an unknown option or a bad value.
+ * @example
+ * ```ts
+ * import { parseClientArgs } from "./cli.ts";
+ * const options = parseClientArgs(["--name", "alice"]);
+ * console.log(options.ip, options.port); // 127.0.0.1 7778
+ * ```
+ */
+export function parseClientArgs(args: readonly string[]): ClientOptions {
+  const see = "simp client --help";
+  const { values, positionals } = parse(args, see, {
+    port: { type: "string" },
+    name: { type: "string" },
+    json: { type: "boolean" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+  });
+  const options: ClientOptions = {
+    ...CLIENT_DEFAULTS,
+    ip: ipArgument(positionals, "simp client", see),
+  };
+  if (values.port !== undefined) {
+    options.port = portValue("--port", values.port, see);
+  }
+  if (values.name !== undefined) {
+    const problem = values.name === ""
+      ? "User name must not be empty"
+      : checkUserName(values.name);
+    if (problem !== undefined) {
+      throw new UsageError(`Invalid --name: ${problem} (see ${see})`);
+    }
+    options.name = values.name;
+  }
+  if (values.json === true) options.json = true;
+  applyLogOptions(options, values, see);
+  return options;
+}
+
+/**
+ * Whether `text` is an IPv4 address in dotted-quad form: four decimal
+ * numbers 0–255 without leading zeros (`010` is ambiguous: octal to some
+ * tools).
+ */
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 &&
+    parts.every((part) =>
+      /^(?:0|[1-9][0-9]{0,2})$/.test(part) && Number(part) <= 255
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** An option table for `parseArgs`. */
+type OptionTable = NonNullable<ParseArgsConfig["options"]>;
+
+/** Strict `parseArgs`, with its errors turned into one-line UsageErrors. */
+function parse<const T extends OptionTable>(
+  args: readonly string[],
+  see: string,
+  options: T,
+) {
+  try {
+    return parseArgs({
+      args: [...args],
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError(`${describeParseError(error)} (see ${see})`);
+  }
+}
+
+/** A one-line description of an error thrown by `parseArgs`. */
+function describeParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (option !== undefined) {
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      return `Unknown option ${show(option)}`;
+    }
+    if (/argument missing/.test(message)) {
+      return `Option ${option} needs a value`;
+    }
+    if (/ambiguous/.test(message)) {
+      return `Option ${option} needs a value; write ${option}=VALUE for a value starting with "-"`;
+    }
+    if (/does not take an argument/.test(message)) {
+      return `Option ${option} takes no value`;
+    }
+  }
+  const firstLine = message.split("\n")[0].replace(/\.$/, "");
+  return `Invalid arguments: ${firstLine}`;
+}
+
+/** The single optional IP positional, validated. */
+function ipArgument(
+  positionals: readonly string[],
+  command: string,
+  see: string,
+): string {
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `Unexpected argument ${
+        show(positionals[1])
+      }: ${command} takes one IP address (see ${see})`,
+    );
+  }
+  const ip = positionals[0];
+  if (ip === undefined) return DEFAULT_IP;
+  if (!isIPv4(ip)) {
+    throw new UsageError(
+      `Invalid IP address ${
+        show(ip)
+      }: give an IPv4 address such as 127.0.0.1 (see ${see})`,
+    );
+  }
+  return ip;
+}
+
+/** A port number 1–65535 given as a plain decimal integer. */
+function portValue(option: string, text: string, see: string): number {
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65_535)) {
+    throw new UsageError(
+      `Option ${option} must be an integer from 1 to 65535, not ${
+        show(text)
+      } (see ${see})`,
+    );
+  }
+  return port;
+}
+
+/** A timeout in seconds: a positive decimal number, at most a day. */
+function timeoutValue(text: string, see: string): number {
+  const seconds = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(text)
+    ? Number(text)
+    : NaN;
+  if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new UsageError(
+      `Option --timeout must be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_SECONDS}, not ${
+        show(text)
+      } (see ${see})`,
+    );
+  }
+  return seconds;
+}
+
+/** A retry count: a whole number ≥ 0. */
+function retriesValue(text: string, see: string): number {
+  const retries = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(retries)) {
+    throw new UsageError(
+      `Option --retries must be a whole number 0 or greater, not ${
+        show(text)
+      } (see ${see})`,
+    );
+  }
+  return retries;
+}
+
+/** Applies `--log-level` and `--log-format` to `options`. */
+function applyLogOptions(
+  options: { logLevel: LogLevel; logFormat: LogFormat },
+  values: { "log-level"?: string; "log-format"?: string },
+  see: string,
+): void {
+  const level = values["log-level"];
+  if (typeof level === "string") {
+    if (!isLogLevel(level)) {
+      throw new UsageError(
+        `Option --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${
+          show(level)
+        } (see ${see})`,
+      );
+    }
+    options.logLevel = level;
+  }
+  const format = values["log-format"];
+  if (typeof format === "string") {
+    if (!isLogFormat(format)) {
+      throw new UsageError(
+        `Option --log-format must be ${LOG_FORMATS.join(" or ")}, not ${
+          show(format)
+        } (see ${see})`,
+      );
+    }
+    options.logFormat = format;
+  }
+}
+
+/** Whether a `-h`/`--help` appears among the options (before any `--`). */
+function wantsHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "-h" || arg === "--help") return true;
+  }
+  return false;
+}
+
+/** A user-supplied value for an error message: as is if plain, else quoted. */
+function show(value: string): string {
+  return /^[\x21-\x7e]+$/.test(value) ? value : JSON.stringify(value);
+}

@@ -1,0 +1,453 @@
+/**
+ * Tests of the `simp` command line: the pure parsers of lib/cli.ts, then a
+ * few runs of `mod.ts` as a subprocess.
+ */
+
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import {
+  CLIENT_DEFAULTS,
+  DAEMON_DEFAULTS,
+  helpText,
+  isIPv4,
+  parseClientArgs,
+  parseCommandLine,
+  parseDaemonArgs,
+  UsageError,
+} from "../lib/cli.ts";
+
+/** Asserts that `fn` throws a one-line UsageError matching `pattern`. */
+function assertUsageError(fn: () => unknown, pattern: RegExp): void {
+  throws(fn, (error: unknown) => {
+    ok(error instanceof UsageError, String(error));
+    ok(pattern.test(error.message), error.message);
+    ok(!error.message.includes("\n"), `One line: ${error.message}`);
+    ok(/^[A-Z]/.test(error.message), `Capitalised: ${error.message}`);
+    ok(!error.message.endsWith("."), `No trailing period: ${error.message}`);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// simp daemon
+
+Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries (§1.1, §5.2, §5.5)", () => {
+  deepStrictEqual(parseDaemonArgs([]), {
+    ip: "127.0.0.1",
+    port: 7777,
+    clientPort: 7778,
+    timeoutMs: 5000,
+    retries: 5,
+    autoAccept: false,
+    logLevel: "info",
+    logFormat: "text",
+  });
+  deepStrictEqual(parseDaemonArgs([]), { ...DAEMON_DEFAULTS });
+});
+
+Deno.test("daemon: every option is parsed", () => {
+  deepStrictEqual(
+    parseDaemonArgs([
+      "127.0.77.1",
+      "--port",
+      "17777",
+      "--client-port=17778",
+      "--timeout",
+      "0.25",
+      "--retries",
+      "0",
+      "--auto-accept",
+      "--log-level",
+      "debug",
+      "--log-format",
+      "json",
+    ]),
+    {
+      ip: "127.0.77.1",
+      port: 17777,
+      clientPort: 17778,
+      timeoutMs: 250,
+      retries: 0,
+      autoAccept: true,
+      logLevel: "debug",
+      logFormat: "json",
+    },
+  );
+});
+
+Deno.test("daemon: options may come before the IP", () => {
+  strictEqual(
+    parseDaemonArgs(["--auto-accept", "127.0.77.2"]).ip,
+    "127.0.77.2",
+  );
+});
+
+Deno.test("daemon: --timeout takes decimals and must be > 0", () => {
+  strictEqual(parseDaemonArgs(["--timeout", "2"]).timeoutMs, 2000);
+  strictEqual(parseDaemonArgs(["--timeout", ".5"]).timeoutMs, 500);
+  strictEqual(parseDaemonArgs(["--timeout", "1.5"]).timeoutMs, 1500);
+  for (
+    const bad of ["0", "0.0", "-1", "abc", "1e3", "", "Infinity", "100000"]
+  ) {
+    assertUsageError(
+      () => parseDaemonArgs([`--timeout=${bad}`]),
+      /^Option --timeout must be a number of seconds greater than 0/,
+    );
+  }
+});
+
+Deno.test("daemon: --retries must be a whole number ≥ 0", () => {
+  strictEqual(parseDaemonArgs(["--retries", "12"]).retries, 12);
+  for (const bad of ["-1", "1.5", "x", "", "99999999999999999999"]) {
+    assertUsageError(
+      () => parseDaemonArgs([`--retries=${bad}`]),
+      /^Option --retries must be a whole number/,
+    );
+  }
+});
+
+Deno.test("daemon: ports must be integers from 1 to 65535", () => {
+  strictEqual(parseDaemonArgs(["--port", "1"]).port, 1);
+  strictEqual(parseDaemonArgs(["--port", "65535"]).port, 65535);
+  for (const bad of ["0", "65536", "-1", "7777.5", "http", "", "0x1e61"]) {
+    assertUsageError(
+      () => parseDaemonArgs([`--port=${bad}`]),
+      /^Option --port must be an integer from 1 to 65535/,
+    );
+    assertUsageError(
+      () => parseDaemonArgs([`--client-port=${bad}`]),
+      /^Option --client-port must be an integer from 1 to 65535/,
+    );
+  }
+});
+
+Deno.test("daemon: --port and --client-port must differ", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["--port", "7778"]),
+    /--port and --client-port must differ/,
+  );
+});
+
+Deno.test("daemon: the IP must be an IPv4 dotted quad", () => {
+  for (
+    const bad of [
+      "localhost",
+      "1.2.3",
+      "1.2.3.4.5",
+      "256.0.0.1",
+      "01.2.3.4",
+      "::1",
+      "1.2.3.-4",
+    ]
+  ) {
+    assertUsageError(
+      () => parseDaemonArgs([bad]),
+      /^Invalid IP address .*give an IPv4 address such as 127\.0\.0\.1/,
+    );
+  }
+});
+
+Deno.test("daemon: a second positional argument is refused", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["127.0.77.1", "127.0.77.2"]),
+    /^Unexpected argument 127\.0\.77\.2: simp daemon takes one IP address \(see simp daemon --help\)$/,
+  );
+});
+
+Deno.test("daemon: an unknown option is refused, naming it", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["--foo"]),
+    /^Unknown option --foo \(see simp daemon --help\)$/,
+  );
+  assertUsageError(() => parseDaemonArgs(["-x"]), /^Unknown option -x /);
+  // A client option is not a daemon option.
+  assertUsageError(
+    () => parseDaemonArgs(["--name", "a"]),
+    /^Unknown option --name /,
+  );
+});
+
+Deno.test("daemon: an option without its value is refused", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["--port"]),
+    /^Option --port needs a value/,
+  );
+  assertUsageError(
+    () => parseDaemonArgs(["--port", "-5"]),
+    /^Option --port needs a value; write --port=VALUE/,
+  );
+});
+
+Deno.test("daemon: a flag given a value is refused", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["--auto-accept=yes"]),
+    /^Option --auto-accept takes no value/,
+  );
+});
+
+Deno.test("daemon: --log-level and --log-format take only their listed values", () => {
+  for (const level of ["trace", "debug", "info", "warning", "error"]) {
+    strictEqual(parseDaemonArgs(["--log-level", level]).logLevel, level);
+  }
+  assertUsageError(
+    () => parseDaemonArgs(["--log-level", "verbose"]),
+    /^Option --log-level must be one of trace, debug, info, warning, error, not verbose/,
+  );
+  assertUsageError(
+    () => parseDaemonArgs(["--log-format", "xml"]),
+    /^Option --log-format must be text or json, not xml/,
+  );
+});
+
+Deno.test("daemon: a value with control characters stays on one line in the error", () => {
+  assertUsageError(() => parseDaemonArgs(["--port=1\n2"]), /not "1\\n2"/);
+  assertUsageError(() => parseDaemonArgs(["bad\nip"]), /"bad\\nip"/);
+});
+
+// ---------------------------------------------------------------------------
+// simp client
+
+Deno.test("client: defaults are 127.0.0.1:7778, no name, text view, warning logs", () => {
+  deepStrictEqual(parseClientArgs([]), {
+    ip: "127.0.0.1",
+    port: 7778,
+    json: false,
+    logLevel: "warning",
+    logFormat: "text",
+  });
+  deepStrictEqual(parseClientArgs([]), { ...CLIENT_DEFAULTS });
+});
+
+Deno.test("client: every option is parsed", () => {
+  deepStrictEqual(
+    parseClientArgs([
+      "127.0.77.3",
+      "--port",
+      "17778",
+      "--name",
+      "alice",
+      "--json",
+      "--log-level",
+      "error",
+      "--log-format",
+      "json",
+    ]),
+    {
+      ip: "127.0.77.3",
+      port: 17778,
+      name: "alice",
+      json: true,
+      logLevel: "error",
+      logFormat: "json",
+    },
+  );
+});
+
+Deno.test("client: --name must be a name we may send (§2.2, §2.3)", () => {
+  strictEqual(parseClientArgs(["--name", "a".repeat(32)]).name, "a".repeat(32));
+  strictEqual(parseClientArgs(["--name", "Bob Smith"]).name, "Bob Smith");
+  assertUsageError(
+    () => parseClientArgs(["--name", "a".repeat(33)]),
+    /^Invalid --name: User name is 33 characters long; the limit is 32/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["--name", "zoë"]),
+    /^Invalid --name: .*ASCII/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["--name", "bob "]),
+    /^Invalid --name: .*space/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["--name="]),
+    /^Invalid --name: User name must not be empty/,
+  );
+});
+
+Deno.test("client: unknown options and bad values are refused", () => {
+  assertUsageError(
+    () => parseClientArgs(["--auto-accept"]),
+    /^Unknown option --auto-accept \(see simp client --help\)$/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["--port", "0"]),
+    /^Option --port must be/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["1.2.3.4", "x"]),
+    /^Unexpected argument x/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["999.1.1.1"]),
+    /^Invalid IP address 999\.1\.1\.1/,
+  );
+});
+
+// ---------------------------------------------------------------------------
+// The whole command line
+
+Deno.test("command line: --help, -h and --version", () => {
+  deepStrictEqual(parseCommandLine(["--help"]), {
+    kind: "help",
+    text: helpText("simp"),
+  });
+  deepStrictEqual(parseCommandLine(["-h"]), {
+    kind: "help",
+    text: helpText("simp"),
+  });
+  deepStrictEqual(parseCommandLine(["--version"]), { kind: "version" });
+});
+
+Deno.test("command line: --help after a subcommand is that subcommand's help", () => {
+  deepStrictEqual(parseCommandLine(["daemon", "--help"]), {
+    kind: "help",
+    text: helpText("daemon"),
+  });
+  deepStrictEqual(parseCommandLine(["client", "127.0.77.1", "-h"]), {
+    kind: "help",
+    text: helpText("client"),
+  });
+  // After "--", "--help" is a positional argument, not a request for help.
+  assertUsageError(
+    () => parseCommandLine(["daemon", "--", "--help"]),
+    /^Invalid IP address --help/,
+  );
+});
+
+Deno.test("command line: daemon and client dispatch to their parsers", () => {
+  deepStrictEqual(parseCommandLine(["daemon", "127.0.77.4"]), {
+    kind: "daemon",
+    options: { ...DAEMON_DEFAULTS, ip: "127.0.77.4" },
+  });
+  deepStrictEqual(parseCommandLine(["client", "--name", "bob"]), {
+    kind: "client",
+    options: { ...CLIENT_DEFAULTS, name: "bob" },
+  });
+});
+
+Deno.test("command line: a missing or unknown command is refused", () => {
+  assertUsageError(
+    () => parseCommandLine([]),
+    /^Missing command.*\(see simp --help\)$/,
+  );
+  assertUsageError(
+    () => parseCommandLine(["chat"]),
+    /^Unknown command chat.*\(see simp --help\)$/,
+  );
+  assertUsageError(
+    () => parseCommandLine(["--foo"]),
+    /^Unknown option --foo \(see simp --help\)$/,
+  );
+});
+
+Deno.test("help texts list the subcommands and every option", () => {
+  const main = helpText("simp");
+  ok(main.includes("simp daemon") && main.includes("simp client"));
+  for (
+    const option of [
+      "--port",
+      "--client-port",
+      "--timeout",
+      "--retries",
+      "--auto-accept",
+      "--log-level",
+      "--log-format",
+      "--help",
+    ]
+  ) {
+    ok(helpText("daemon").includes(option), option);
+  }
+  for (
+    const option of [
+      "--port",
+      "--name",
+      "--json",
+      "--log-level",
+      "--log-format",
+      "--help",
+    ]
+  ) {
+    ok(helpText("client").includes(option), option);
+  }
+});
+
+Deno.test("isIPv4 accepts dotted quads only", () => {
+  for (const good of ["0.0.0.0", "127.0.77.1", "255.255.255.255", "10.0.0.1"]) {
+    ok(isIPv4(good), good);
+  }
+  for (
+    const bad of [
+      "",
+      "1.2.3",
+      "1.2.3.4.",
+      "1..2.3",
+      "a.b.c.d",
+      "1.2.3.256",
+      "1.2.3.04",
+      " 1.2.3.4",
+      "1.2.3.4 ",
+    ]
+  ) {
+    ok(!isIPv4(bad), bad);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// mod.ts as a program
+
+const ROOT = new URL("../", import.meta.url);
+
+/** Runs `deno run -A mod.ts …args` and returns its exit code and output. */
+async function simp(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "mod.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("simp --help lists daemon and client and exits 0", async () => {
+  const { code, stdout, stderr } = await simp("--help");
+  strictEqual(code, 0);
+  strictEqual(stderr, "");
+  ok(stdout.includes("simp daemon"), stdout);
+  ok(stdout.includes("simp client"), stdout);
+});
+
+Deno.test("simp --version prints the version of deno.json", async () => {
+  const { code, stdout } = await simp("--version");
+  strictEqual(code, 0);
+  strictEqual(stdout, `simp ${denoJson.version}\n`);
+});
+
+Deno.test("simp daemon --help and simp client --help print their options", async () => {
+  const daemon = await simp("daemon", "--help");
+  strictEqual(daemon.code, 0);
+  ok(daemon.stdout.includes("--auto-accept"), daemon.stdout);
+  const client = await simp("client", "--help");
+  strictEqual(client.code, 0);
+  ok(client.stdout.includes("--name"), client.stdout);
+});
+
+Deno.test("simp with an unknown option exits 2 with one line on stderr", async () => {
+  const { code, stdout, stderr } = await simp("daemon", "--foo");
+  strictEqual(code, 2);
+  strictEqual(stdout, "");
+  strictEqual(stderr, "simp: Unknown option --foo (see simp daemon --help)\n");
+});
+
+Deno.test("simp with an unknown command exits 2 with one line on stderr", async () => {
+  const { code, stderr } = await simp("chat");
+  strictEqual(code, 2);
+  strictEqual(stderr.split("\n").length, 2, stderr);
+  ok(stderr.startsWith("simp: Unknown command chat"), stderr);
+});
