@@ -1,0 +1,762 @@
+// Rule tests of the protocol engine (SPEC §3–§7), in virtual time: every
+// `now` below is a number of milliseconds that the test chooses.
+
+import assert from "node:assert/strict";
+import {
+  BUSY_TEXT,
+  type Datagram,
+  encodeDatagram,
+  Op,
+  type Seq,
+  Type,
+} from "../lib/datagram.ts";
+import {
+  type Action,
+  type Address,
+  Session,
+  type SessionConfig,
+  SessionError,
+  type SessionEvent,
+} from "../lib/session.ts";
+
+const A: Address = { hostname: "127.0.77.1", port: 7777 };
+const B: Address = { hostname: "127.0.77.2", port: 7777 };
+const C: Address = { hostname: "127.0.77.3", port: 7777 };
+const T = 5000; // the spec's default timeout
+
+interface Sent {
+  to: Address;
+  d: Datagram;
+  bytes: Uint8Array;
+}
+
+/** Events a session produced while {@linkcode pass} forwarded its datagrams. */
+const unseen = new WeakMap<Session, SessionEvent[]>();
+
+/** What a session did since the last look. */
+function drain(s: Session): { sent: Sent[]; events: SessionEvent[] } {
+  const sent: Sent[] = [];
+  const events: SessionEvent[] = unseen.get(s) ?? [];
+  unseen.delete(s);
+  for (const action of s.takeActions() as Action[]) {
+    if (action.type === "transmit") {
+      sent.push({ to: action.to, d: action.datagram, bytes: action.bytes });
+    } else if (action.type === "event") {
+      events.push(action.event);
+    }
+  }
+  return { sent, events };
+}
+
+/** A short text per datagram, e.g. `SYN 0 alice`, `CHAT 1 bob hi`, `ERR 0 bob …`. */
+function show(sent: Sent[]): string[] {
+  return sent.map(({ d }) => {
+    const op = d.type === Type.CHAT ? "CHAT" : {
+      [Op.ERR]: "ERR",
+      [Op.SYN]: "SYN",
+      [Op.ACK]: "ACK",
+      [Op.SYN_ACK]: "SYN+ACK",
+      [Op.FIN]: "FIN",
+    }[d.op];
+    return [op, d.seq, d.user, d.payload].filter((x) => x !== "").join(" ");
+  });
+}
+
+function control(op: Datagram["op"], seq: Seq, user: string, payload = "") {
+  return encodeDatagram({
+    type: Type.CONTROL,
+    op: op as typeof Op.ACK,
+    seq,
+    user,
+    payload,
+  });
+}
+
+function chat(seq: Seq, user: string, text: string): Uint8Array {
+  return encodeDatagram({
+    type: Type.CHAT,
+    op: Op.CHAT,
+    seq,
+    user,
+    payload: text,
+  });
+}
+
+function eventTypes(events: SessionEvent[]): string[] {
+  return events.map((e) => e.type);
+}
+
+function newPair(config: Partial<SessionConfig> = {}) {
+  const a = new Session({ userName: "alice", ...config });
+  const b = new Session({ userName: "bob", ...config });
+  return { a, b };
+}
+
+/** Passes every datagram `from` sent to `to`, returning what was passed. */
+function pass(
+  from: Session,
+  fromAddr: Address,
+  to: Session,
+  now: number,
+): Sent[] {
+  const { sent, events } = drain(from);
+  unseen.set(from, events); // kept for the next drain
+  for (const s of sent) to.receive(s.bytes, fromAddr, now);
+  return sent;
+}
+
+/** alice invites bob, bob accepts, the handshake completes; t = 100 after. */
+function established(config: Partial<SessionConfig> = {}) {
+  const { a, b } = newPair(config);
+  a.invite(B, 0);
+  pass(a, A, b, 10); // SYN
+  drain(b);
+  b.accept(20);
+  pass(b, B, a, 30); // SYN+ACK
+  pass(a, A, b, 40); // ACK
+  drain(a);
+  drain(b);
+  assert.equal(a.phase, "established");
+  assert.equal(b.phase, "established");
+  return { a, b };
+}
+
+Deno.test("§3 sequence bits alternate per direction; ACK echoes; FIN takes the next bit", () => {
+  const { a, b } = established();
+  const seqs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    a.send(`m${i}`, 100 + i * 10);
+    const sent = pass(a, A, b, 101 + i * 10);
+    seqs.push(sent[0].d.seq);
+    const acks = pass(b, B, a, 102 + i * 10);
+    assert.deepEqual(show(acks), [`ACK ${sent[0].d.seq} bob`]);
+  }
+  assert.deepEqual(seqs, [0, 1, 0]);
+  // bob's direction starts at 0 on its own (§3.1)
+  b.send("x", 200);
+  assert.equal(drain(b).sent[0].d.seq, 0);
+  a.leave(300);
+  assert.deepEqual(show(drain(a).sent), ["FIN 1 alice"]);
+});
+
+Deno.test("§4.1 SYN goes to ip:7777 with Sequence 0 and the user's name", () => {
+  const a = new Session({ userName: "alice" });
+  a.invite(B, 0);
+  const { sent } = drain(a);
+  assert.deepEqual(sent.map((s) => s.to), [B]);
+  assert.deepEqual(show(sent), ["SYN 0 alice"]);
+});
+
+Deno.test("§4.2 the invited daemon records the invitation and does not answer", () => {
+  const b = new Session({ userName: "bob" });
+  b.receive(control(Op.SYN, 0, "alice"), A, 0);
+  const { sent, events } = drain(b);
+  assert.deepEqual(sent, []);
+  assert.deepEqual(events, [{ type: "invitation", peer: A, name: "alice" }]);
+  assert.equal(b.phase, "invited");
+});
+
+Deno.test("§4.5 SYN is retransmitted every timeout while waiting for the decision", () => {
+  const a = new Session({ userName: "alice" });
+  a.invite(B, 0);
+  drain(a);
+  assert.equal(a.nextTimeout(), T);
+  a.tick(T - 1);
+  assert.deepEqual(drain(a).sent, []);
+  a.tick(T);
+  assert.deepEqual(show(drain(a).sent), ["SYN 0 alice"]);
+  assert.equal(a.nextTimeout(), 2 * T);
+});
+
+Deno.test("§4.5 a decision after several SYN retransmissions: one notification, no busy answer", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 1);
+  for (let k = 1; k <= 4; k++) {
+    a.tick(k * T);
+    const { sent, events } = { sent: pass(a, A, b, k * T + 1), events: [] };
+    assert.deepEqual(show(sent), ["SYN 0 alice"]);
+    assert.deepEqual(events, []);
+  }
+  const { sent, events } = drain(b);
+  assert.deepEqual(sent, [], "no busy answer to the inviter's own SYN");
+  assert.deepEqual(eventTypes(events), ["invitation"], "one notification");
+  b.accept(4 * T + 100);
+  assert.deepEqual(show(pass(b, B, a, 4 * T + 110)), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(show(pass(a, A, b, 4 * T + 120)), ["ACK 0 alice"]);
+  assert.equal(a.phase, "established");
+  assert.equal(b.phase, "established");
+});
+
+Deno.test("§4.3 accept: SYN+ACK, the inviter ACKs, both sides are told the chat started", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  drain(b);
+  b.accept(20);
+  assert.equal(b.phase, "accepting");
+  pass(b, B, a, 30);
+  const ack = drain(a);
+  assert.deepEqual(show(ack.sent), ["ACK 0 alice"]);
+  assert.deepEqual(ack.events, [{
+    type: "chat-started",
+    peer: B,
+    name: "bob",
+  }]);
+  b.receive(ack.sent[0].bytes, A, 40);
+  assert.deepEqual(drain(b).events, [
+    { type: "chat-started", peer: A, name: "alice" },
+  ]);
+});
+
+Deno.test("§4.5 SYN+ACK lost: the accepting side retransmits it after the timeout", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.accept(20);
+  drain(b); // the SYN+ACK is lost
+  b.tick(20 + T - 1);
+  assert.deepEqual(drain(b).sent, []);
+  b.tick(20 + T);
+  assert.deepEqual(show(pass(b, B, a, 20 + T + 10)), ["SYN+ACK 0 bob"]);
+  pass(a, A, b, 20 + T + 20);
+  assert.equal(b.phase, "established");
+});
+
+Deno.test("§4.5 a duplicate SYN+ACK is answered with ACK again", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.accept(20);
+  const synAck = drain(b).sent[0];
+  a.receive(synAck.bytes, B, 30);
+  assert.deepEqual(show(drain(a).sent), ["ACK 0 alice"]); // lost
+  a.receive(synAck.bytes, B, 20 + T + 10);
+  const again = drain(a);
+  assert.deepEqual(show(again.sent), ["ACK 0 alice"]);
+  assert.deepEqual(again.events, [], "no second chat-started");
+});
+
+Deno.test("§4.3 handshake ACK lost: the first chat datagram completes the handshake", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.accept(20);
+  pass(b, B, a, 30);
+  drain(a); // the ACK is lost
+  a.send("hello", 40);
+  pass(a, A, b, 50);
+  const { sent, events } = drain(b);
+  assert.equal(b.phase, "established");
+  assert.deepEqual(eventTypes(events), [
+    "invitation",
+    "chat-started",
+    "message",
+  ]);
+  assert.deepEqual(show(sent), ["ACK 0 bob"]);
+});
+
+Deno.test("§4.4 decline: FIN, the inviter ACKs it and tells its user", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.decline(20);
+  const declined = drain(b);
+  assert.deepEqual(eventTypes(declined.events), ["invitation"]);
+  assert.deepEqual(show(declined.sent), ["FIN 0 bob"]);
+  a.receive(declined.sent[0].bytes, B, 30);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["ACK 0 alice"]);
+  assert.deepEqual(events, [{ type: "declined", peer: B, name: "bob" }]);
+  assert.equal(a.phase, "idle");
+  b.receive(sent[0].bytes, A, 40);
+  assert.equal(b.phase, "idle");
+  assert.deepEqual(drain(b).events, [], "declining tells nothing more");
+});
+
+Deno.test("§4.4 decline FIN lost: retransmitted until ACKed; a duplicate is re-ACKed", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.decline(20);
+  drain(b); // lost
+  b.tick(20 + T);
+  const fin = drain(b).sent;
+  assert.deepEqual(show(fin), ["FIN 0 bob"]);
+  a.receive(fin[0].bytes, B, 20 + T + 5);
+  assert.deepEqual(eventTypes(drain(a).events), ["declined"]);
+  // The ACK is lost too; the next FIN is re-ACKed by the former peer (§6.2).
+  b.tick(20 + 2 * T);
+  const fin2 = drain(b).sent;
+  a.receive(fin2[0].bytes, B, 20 + 2 * T + 5);
+  const again = drain(a);
+  assert.deepEqual(show(again.sent), ["ACK 0 alice"]);
+  assert.deepEqual(again.events, []);
+  b.receive(again.sent[0].bytes, A, 20 + 2 * T + 10);
+  assert.equal(b.phase, "idle");
+});
+
+Deno.test("§4.7 crossed invitations set up one chat, like a simultaneous open", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  b.invite(A, 0);
+  const synA = drain(a).sent;
+  const synB = drain(b).sent;
+  a.receive(synB[0].bytes, B, 10);
+  b.receive(synA[0].bytes, A, 10);
+  const synAckA = drain(a);
+  const synAckB = drain(b);
+  assert.deepEqual(show(synAckA.sent), ["SYN+ACK 0 alice"]);
+  assert.deepEqual(show(synAckB.sent), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(synAckA.events, [], "no invitation shown: we asked for it");
+  a.receive(synAckB.sent[0].bytes, B, 20);
+  b.receive(synAckA.sent[0].bytes, A, 20);
+  pass(a, A, b, 30);
+  pass(b, B, a, 30);
+  assert.equal(a.phase, "established");
+  assert.equal(b.phase, "established");
+  assert.deepEqual(eventTypes(drain(a).events), ["chat-started"]);
+  assert.deepEqual(eventTypes(drain(b).events), ["chat-started"]);
+  // Messages flow both ways afterwards.
+  a.send("hi", 40);
+  pass(a, A, b, 50);
+  pass(b, B, a, 60);
+  assert.deepEqual(eventTypes(drain(a).events), ["delivered"]);
+});
+
+Deno.test("§4.5 a SYN from the partner after establishment is answered with SYN+ACK, not busy", () => {
+  const { a, b } = established();
+  b.receive(control(Op.SYN, 0, "alice"), A, 200);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(events, []);
+  assert.equal(b.phase, "established");
+  assert.equal(a.phase, "established");
+});
+
+Deno.test("§4.5 a duplicate handshake ACK changes nothing, even with a chat datagram in flight", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.accept(100);
+  pass(b, B, a, 150);
+  const ack = drain(a).sent[0];
+  b.receive(ack.bytes, A, 200); // handshake RTT 100 ms
+  drain(b);
+  b.send("first", 200);
+  assert.deepEqual(show(drain(b).sent), ["CHAT 0 bob first"]);
+  b.receive(ack.bytes, A, 201); // the duplicate, 1 ms later: not an answer
+  const { sent, events } = drain(b);
+  assert.deepEqual(sent, []);
+  assert.deepEqual(events, [], "the message is not reported delivered");
+  assert.equal(b.phase, "established");
+  b.tick(200 + T);
+  assert.deepEqual(
+    show(drain(b).sent),
+    ["CHAT 0 bob first"],
+    "still in flight",
+  );
+  b.receive(ack.bytes, A, 200 + T + 100); // a real answer, a round trip later
+  assert.deepEqual(eventTypes(drain(b).events), ["delivered"]);
+});
+
+for (const phase of ["inviting", "invited", "in a chat"] as const) {
+  Deno.test(`§4.8 busy while ${phase}: ERR "${BUSY_TEXT}" then FIN`, () => {
+    let b: Session;
+    if (phase === "in a chat") {
+      b = established().b;
+    } else {
+      b = new Session({ userName: "bob" });
+      if (phase === "inviting") b.invite(A, 0);
+      else b.receive(control(Op.SYN, 0, "alice"), A, 0);
+      drain(b);
+    }
+    const before = b.phase;
+    b.receive(control(Op.SYN, 0, "carol"), C, 100);
+    const { sent, events } = drain(b);
+    assert.deepEqual(sent.map((s) => s.to), [C, C]);
+    assert.deepEqual(show(sent), [`ERR 0 bob ${BUSY_TEXT}`, "FIN 0 bob"]);
+    assert.equal(sent[0].d.payload, "User already in another chat");
+    assert.deepEqual(events, [], "the user is not disturbed");
+    assert.equal(b.phase, before);
+  });
+}
+
+Deno.test("§4.8 the inviter shows the busy text, ACKs the FIN and returns to idle", () => {
+  const c = new Session({ userName: "carol" });
+  c.invite(B, 0);
+  drain(c);
+  c.receive(control(Op.ERR, 0, "bob", BUSY_TEXT), B, 10);
+  assert.deepEqual(drain(c).events, [
+    { type: "busy", peer: B, text: BUSY_TEXT },
+  ]);
+  assert.equal(c.phase, "idle");
+  c.receive(control(Op.FIN, 0, "bob"), B, 11);
+  const { sent, events } = drain(c);
+  assert.deepEqual(show(sent), ["ACK 0 carol"]);
+  assert.deepEqual(events, []);
+});
+
+Deno.test("§7.1 chat datagrams, ACKs and FINs from a third address are ignored", () => {
+  const { a, b } = established();
+  a.send("hi", 100);
+  drain(a);
+  for (const bytes of [chat(0, "carol", "x"), control(Op.FIN, 0, "carol")]) {
+    b.receive(bytes, C, 110);
+  }
+  a.receive(control(Op.ACK, 0, "carol"), C, 120);
+  for (const s of [a, b]) {
+    const { sent, events } = drain(s);
+    assert.deepEqual(sent, []);
+    assert.deepEqual(events, []);
+    assert.equal(s.phase, "established");
+  }
+  // The same address with another port is a third party too (§1.4).
+  b.receive(chat(0, "alice", "spoof"), { ...A, port: 40000 }, 130);
+  assert.deepEqual(drain(b).events, []);
+});
+
+Deno.test("§5.3 a duplicate chat datagram is re-ACKed, not redelivered", () => {
+  const { b } = established();
+  const msg = chat(0, "alice", "hello");
+  b.receive(msg, A, 100);
+  const first = drain(b);
+  assert.deepEqual(eventTypes(first.events), ["message"]);
+  b.receive(msg, A, 110);
+  const second = drain(b);
+  assert.deepEqual(show(second.sent), ["ACK 0 bob"]);
+  assert.deepEqual(second.events, []);
+  b.receive(chat(1, "alice", "next"), A, 120);
+  assert.deepEqual(drain(b).events, [
+    { type: "message", name: "alice", text: "next" },
+  ]);
+});
+
+Deno.test("§5.3 a sloppy peer's first chat datagram with Sequence 1 is still delivered once", () => {
+  const { b } = established();
+  b.receive(chat(1, "alice", "one"), A, 100);
+  b.receive(chat(1, "alice", "one"), A, 110);
+  b.receive(chat(0, "alice", "two"), A, 120);
+  assert.deepEqual(
+    drain(b).events.map((e) => e.type === "message" ? e.text : e.type),
+    ["one", "two"],
+  );
+});
+
+Deno.test("§5.4 a late duplicate ACK does not release the next datagram", () => {
+  const { a, b } = established();
+  a.send("one", 100);
+  a.send("two", 100);
+  pass(a, A, b, 110);
+  const ack0 = drain(b).sent[0];
+  a.receive(ack0.bytes, B, 120);
+  const { sent, events } = drain(a);
+  assert.deepEqual(eventTypes(events), ["delivered"]);
+  assert.deepEqual(show(sent), ["CHAT 1 alice two"]);
+  a.receive(ack0.bytes, B, 130); // late duplicate of ACK 0
+  assert.deepEqual(drain(a).events, [], "'two' is not reported delivered");
+  a.tick(120 + T);
+  assert.deepEqual(show(drain(a).sent), ["CHAT 1 alice two"]);
+});
+
+Deno.test("§5.2 retransmission after exactly the timeout, same Sequence and bytes", () => {
+  const { a } = established();
+  a.send("hello", 1000);
+  const first = drain(a).sent[0];
+  a.tick(1000 + T - 1);
+  assert.deepEqual(drain(a).sent, []);
+  a.tick(1000 + T);
+  const { sent, events } = drain(a);
+  assert.deepEqual(sent[0].bytes, first.bytes);
+  assert.equal(sent[0].d.seq, first.d.seq);
+  assert.deepEqual(events, [{ type: "retransmitted", id: 1, attempt: 1 }]);
+  assert.equal(a.nextTimeout(), 1000 + 2 * T);
+});
+
+Deno.test("§5.1 messages wait in order behind the one in flight", () => {
+  const { a, b } = established();
+  const ids = ["one", "two", "three"].map((t) => a.send(t, 100));
+  assert.deepEqual(ids, [1, 2, 3]);
+  const got: string[] = [];
+  for (let t = 110; t < 200; t += 10) {
+    const sent = pass(a, A, b, t);
+    assert.ok(sent.length <= 1, "one datagram in flight at a time");
+    const { sent: acks, events } = drain(b);
+    for (const e of events) if (e.type === "message") got.push(e.text);
+    for (const ack of acks) a.receive(ack.bytes, B, t + 5);
+  }
+  assert.deepEqual(got, ["one", "two", "three"]);
+});
+
+Deno.test("§5.1 a full queue refuses new messages with a clear error", () => {
+  const { a } = established({ maxQueue: 2 });
+  a.send("in flight", 100);
+  a.send("queued 1", 100);
+  a.send("queued 2", 100);
+  assert.throws(
+    () => a.send("one too many", 100),
+    (e: unknown) =>
+      e instanceof SessionError && /queue is full \(2 messages/.test(e.message),
+  );
+});
+
+Deno.test("§5.5 peer lost after max retries: user told with undelivered messages, one FIN, idle", () => {
+  const { a } = established({ maxRetries: 2 });
+  a.send("one", 1000);
+  a.send("two", 1000);
+  drain(a);
+  a.tick(1000 + T);
+  a.tick(1000 + 2 * T);
+  assert.deepEqual(show(drain(a).sent), [
+    "CHAT 0 alice one",
+    "CHAT 0 alice one",
+  ]);
+  a.tick(1000 + 3 * T - 1);
+  assert.equal(a.phase, "established");
+  a.tick(1000 + 3 * T);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["FIN 0 alice"]);
+  assert.deepEqual(events, [{
+    type: "peer-lost",
+    peer: B,
+    name: "bob",
+    undelivered: [{ id: 1, text: "one" }, { id: 2, text: "two" }],
+  }]);
+  assert.equal(a.phase, "idle");
+  assert.equal(a.nextTimeout(), undefined);
+});
+
+Deno.test("§6.1 leave: FIN after the queued messages; the peer ACKs, is told, both idle", () => {
+  const { a, b } = established();
+  a.send("last words", 100);
+  a.leave(100);
+  assert.throws(() => a.send("too late", 100), SessionError);
+  assert.deepEqual(show(pass(a, A, b, 110)), ["CHAT 0 alice last words"]);
+  pass(b, B, a, 120);
+  assert.deepEqual(show(pass(a, A, b, 130)), ["FIN 1 alice"]);
+  const bob = drain(b);
+  assert.deepEqual(show(bob.sent), ["ACK 1 bob"]);
+  assert.deepEqual(eventTypes(bob.events), ["message", "peer-left"]);
+  assert.equal(b.phase, "idle");
+  a.receive(bob.sent[0].bytes, B, 140);
+  assert.deepEqual(eventTypes(drain(a).events), ["delivered", "chat-closed"]);
+  assert.equal(a.phase, "idle");
+});
+
+Deno.test("§6.1 the peer leaving reports our unsent messages as undelivered", () => {
+  const { a } = established();
+  a.send("one", 100);
+  a.send("two", 100);
+  drain(a);
+  a.receive(control(Op.FIN, 0, "bob"), B, 110);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["ACK 0 alice"]);
+  assert.deepEqual(events, [{
+    type: "peer-left",
+    peer: B,
+    name: "bob",
+    undelivered: [{ id: 1, text: "one" }, { id: 2, text: "two" }],
+  }]);
+});
+
+Deno.test("§6.2 a duplicate FIN after close is re-ACKed for two timeouts, then ignored", () => {
+  const { b } = established();
+  const fin = control(Op.FIN, 0, "alice");
+  b.receive(fin, A, 100);
+  drain(b);
+  b.receive(fin, A, 100 + 2 * T - 1);
+  assert.deepEqual(show(drain(b).sent), ["ACK 0 bob"]);
+  b.receive(fin, A, 100 + 2 * T);
+  assert.deepEqual(drain(b).sent, []);
+});
+
+Deno.test("§4.6 a pending invitation expires when the inviter goes silent: dropped with a FIN", () => {
+  const b = new Session({ userName: "bob", invitationLimit: 60_000 });
+  b.receive(control(Op.SYN, 0, "alice"), A, 0);
+  b.receive(control(Op.SYN, 0, "alice"), A, 10_000); // still alive
+  drain(b);
+  b.tick(69_999);
+  assert.equal(b.phase, "invited");
+  b.tick(70_000);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["FIN 0 bob"]);
+  assert.deepEqual(events, [{
+    type: "invitation-ended",
+    peer: A,
+    name: "alice",
+    reason: "expired",
+  }]);
+  assert.throws(() => b.accept(70_001), SessionError);
+});
+
+Deno.test("§4.6 the inviter gives up after the invitation limit and tells its user", () => {
+  const a = new Session({ userName: "alice", invitationLimit: 12_000 });
+  a.invite(B, 0);
+  a.tick(T);
+  a.tick(2 * T);
+  drain(a);
+  a.tick(12_000);
+  const { sent, events } = drain(a);
+  assert.deepEqual(events, [{ type: "no-answer", peer: B }]);
+  assert.deepEqual(show(sent), ["FIN 0 alice"], "the invitation is withdrawn");
+  assert.equal(a.phase, "idle");
+});
+
+Deno.test("§4.6 a withdrawn invitation (FIN from the inviter) is ACKed and reported", () => {
+  const b = new Session({ userName: "bob" });
+  b.receive(control(Op.SYN, 0, "alice"), A, 0);
+  drain(b);
+  b.receive(control(Op.FIN, 0, "alice"), A, 100);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 0 bob"]);
+  assert.deepEqual(eventTypes(events), ["invitation-ended"]);
+  assert.equal(b.phase, "idle");
+});
+
+Deno.test("§1.4 a SYN from an ephemeral port is answered to that address and port", () => {
+  const b = new Session({ userName: "bob" });
+  const ephemeral = { hostname: "127.0.77.1", port: 54321 };
+  b.receive(control(Op.SYN, 0, "alice"), ephemeral, 0);
+  b.accept(10);
+  const { sent } = drain(b);
+  assert.deepEqual(sent.map((s) => s.to), [ephemeral]);
+  b.receive(control(Op.ACK, 0, "alice"), ephemeral, 20);
+  b.receive(chat(0, "alice", "hi"), ephemeral, 30);
+  assert.deepEqual(show(drain(b).sent), ["ACK 0 bob"]);
+  assert.deepEqual(b.status().peer, ephemeral);
+});
+
+Deno.test("§1.4 an invited daemon may answer from another port; it becomes the peer", () => {
+  const a = new Session({ userName: "alice" });
+  a.invite(B, 0);
+  drain(a);
+  const other = { ...B, port: 40001 };
+  a.receive(control(Op.SYN_ACK, 0, "bob"), other, 10);
+  const { sent } = drain(a);
+  assert.deepEqual(sent.map((s) => s.to), [other]);
+  assert.deepEqual(a.status().peer, other);
+});
+
+Deno.test("§2 malformed datagrams are dropped, never answered", () => {
+  const { b } = established();
+  b.receive(new Uint8Array([1, 2, 3]), A, 100);
+  b.receive(new Uint8Array(39).fill(0xff), A, 100);
+  const { sent, events } = drain(b);
+  assert.deepEqual(sent, []);
+  assert.deepEqual(events, []);
+  assert.equal(b.counters.malformed, 2);
+  assert.equal(b.phase, "established");
+});
+
+Deno.test("§2.2 sloppy peers: space-padded names and payloads on control datagrams are tolerated", () => {
+  const b = new Session({ userName: "bob" });
+  const padded = control(Op.SYN, 0, "alice");
+  padded.fill(0x20, 3 + 5, 35);
+  const withPayload = new Uint8Array([
+    ...padded,
+    ...new TextEncoder().encode("junk"),
+  ]);
+  new DataView(withPayload.buffer).setUint32(35, 4);
+  b.receive(withPayload, A, 0);
+  assert.deepEqual(drain(b).events, [{
+    type: "invitation",
+    peer: A,
+    name: "alice",
+  }]);
+});
+
+Deno.test("§4.9 auto-accept answers an invitation by itself", () => {
+  const b = new Session({ userName: "bob", autoAccept: true });
+  b.receive(control(Op.SYN, 0, "alice"), A, 0);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(eventTypes(events), ["invitation"]);
+  assert.equal(b.phase, "accepting");
+});
+
+Deno.test("§5.6 adaptive timeout: shorter retransmission after RTT samples, bounded by the configured timeout", () => {
+  const { a, b } = established({
+    adaptiveTimeout: true,
+    minTimeout: 20,
+    maxRetries: 20,
+  });
+  let t = 1000;
+  for (let i = 0; i < 5; i++) {
+    a.send(`m${i}`, t);
+    pass(a, A, b, t + 25);
+    pass(b, B, a, t + 50); // RTT 50 ms
+    drain(a);
+    t += 100;
+  }
+  a.send("slow", t);
+  drain(a);
+  const due = a.nextTimeout()!;
+  assert.ok(due - t >= 50 && due - t < 200, `timeout ${due - t} ms`);
+  a.tick(due);
+  assert.deepEqual(eventTypes(drain(a).events), ["retransmitted"]);
+  // Karn's rule and backoff: the next timeout doubles, never above T.
+  const due2 = a.nextTimeout()!;
+  assert.equal(due2 - due, 2 * (due - t));
+  const intervals: number[] = [];
+  for (let at = due2, i = 0; i < 8; i++) {
+    a.tick(at);
+    intervals.push(a.nextTimeout()! - at);
+    at = a.nextTimeout()!;
+  }
+  assert.equal(Math.max(...intervals), T, "never above the configured timeout");
+});
+
+Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram", () => {
+  const { a, b } = established({ adaptiveTimeout: true });
+  a.send("x", 1000);
+  drain(a);
+  a.tick(1000 + T); // retransmitted
+  pass(a, A, b, 1000 + T + 10);
+  pass(b, B, a, 1000 + T + 20);
+  const delivered = drain(a).events.find((e) => e.type === "delivered");
+  assert.deepEqual(delivered, { type: "delivered", id: 1, rtt: undefined });
+  a.send("y", 1000 + T + 30);
+  drain(a);
+  assert.equal(
+    a.nextTimeout(),
+    1000 + T + 30 + T,
+    "still the configured timeout",
+  );
+});
+
+Deno.test("§7.3 busy answers are rate-limited", () => {
+  const { b } = established({ busyAnswersPerSecond: 3 });
+  for (let i = 0; i < 10; i++) {
+    b.receive(control(Op.SYN, 0, "flood"), { ...C, port: 1000 + i }, 100);
+  }
+  assert.equal(drain(b).sent.length, 6, "3 answers of ERR+FIN");
+  b.receive(control(Op.SYN, 0, "carol"), C, 1100);
+  assert.equal(drain(b).sent.length, 2, "the bucket refills");
+});
+
+Deno.test("§7.3 former peers are bounded", () => {
+  const b = new Session({ userName: "bob", maxFormerPeers: 2 });
+  const peers = [1, 2, 3].map((i) => ({
+    hostname: `127.0.77.${10 + i}`,
+    port: 7777,
+  }));
+  for (const p of peers) {
+    b.receive(control(Op.SYN, 0, "x"), p, 0);
+    b.receive(control(Op.FIN, 0, "x"), p, 1);
+  }
+  drain(b);
+  for (const p of peers) b.receive(control(Op.FIN, 0, "x"), p, 2);
+  const acked = drain(b).sent.map((s) => s.to.hostname);
+  assert.deepEqual(acked, ["127.0.77.12", "127.0.77.13"]);
+});
+
+Deno.test("commands that do not fit the phase are refused with a clear error", () => {
+  const a = new Session({ userName: "alice" });
+  assert.throws(() => a.accept(0), /no invitation to accept/);
+  assert.throws(() => a.send("hi", 0), /Not in a chat/);
+  assert.throws(() => a.leave(0), /Not in a chat/);
+  a.invite(B, 0);
+  assert.throws(() => a.invite(C, 0), /Already inviting 127\.0\.77\.2/);
+  const { b } = established();
+  assert.throws(() => b.send("é", 100), /non-ASCII/);
+});
