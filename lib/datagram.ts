@@ -330,14 +330,12 @@ export function decodeDatagram(bytes: Uint8Array): Datagram {
   };
 }
 
+/** Decodes one character per byte (WHATWG "latin1" is windows-1252: 0x00–0x7F stay ASCII, every byte ≥ 0x80 becomes a non-ASCII character). */
+const BYTES_AS_CHARS = new TextDecoder("latin1");
+
 /** Bytes as text, each byte ≥ 0x80 shown as U+FFFD (§2.3). */
 function asciiText(bytes: Uint8Array, start: number, end: number): string {
-  let text = "";
-  // Chunked to keep String.fromCharCode's argument list small.
-  for (let i = start; i < end; i += 8192) {
-    const chunk = bytes.subarray(i, Math.min(end, i + 8192));
-    text += String.fromCharCode(...chunk);
-  }
+  const text = BYTES_AS_CHARS.decode(bytes.subarray(start, end));
   return NON_ASCII.test(text) ? text.replace(NON_ASCII_ALL, "\ufffd") : text;
 }
 
