@@ -169,6 +169,13 @@ interface Chat {
   rtt: RttEstimator;
   /** Whether the user ever had this chat (false while declining). */
   wasStarted: boolean;
+  /**
+   * Until when an ACK with Sequence 0 may still be the partner's answer to
+   * a SYN+ACK of ours (see {@linkcode Session.#echoWindow}).
+   */
+  echoUntil: number;
+  /** A round-trip estimate from the handshake, for the echo window. */
+  handshakeRtt: number;
 }
 
 /**
@@ -200,8 +207,9 @@ export class Session {
   #synDue = 0;
   // invited: when the pending invitation expires
   #invitationExpires = 0;
-  // accepting: SYN+ACK retransmission
-  #synAckSentAt = 0;
+  // accepting: SYN+ACK retransmission; when the first and the last went out
+  #synAckFirstAt = 0;
+  #synAckLastAt = 0;
   #synAckRetransmissions = 0;
   #synAckDue = 0;
 
@@ -276,8 +284,12 @@ export class Session {
       case "accepting":
         return this.#synAckDue;
       case "established":
-      case "closing":
-        return this.#chat?.sender.deadline;
+      case "closing": {
+        const chat = this.#chat!;
+        return this.#held(chat, -Infinity)
+          ? chat.echoUntil
+          : chat.sender.deadline;
+      }
       default:
         return undefined;
     }
@@ -309,12 +321,7 @@ export class Session {
     if (this.#phase !== "invited") {
       throw new SessionError("There is no invitation to accept");
     }
-    this.#phase = "accepting";
-    this.#chat = this.#newChat(true);
-    this.#synAckSentAt = now;
-    this.#synAckRetransmissions = 0;
-    this.#synAckDue = now + this.#config.timeout;
-    this.#control(this.#peer!, Op.SYN_ACK, 0);
+    this.#startAccepting(now);
   }
 
   /**
@@ -459,12 +466,13 @@ export class Session {
           }
           this.#synAckRetransmissions++;
           this.#synAckDue = now + this.#config.timeout;
-          this.#control(this.#peer!, Op.SYN_ACK, 0);
+          this.#sendSynAck(now);
         }
         return;
       case "established":
       case "closing": {
         const chat = this.#chat!;
+        this.#pump(now); // a datagram held by the echo window
         const result = chat.sender.timeout(now);
         if (result === undefined) return;
         if ("lost" in result) {
@@ -510,12 +518,7 @@ export class Session {
           // SPEC §4.7: crossed invitations, finish like a simultaneous open.
           this.#peer = from;
           this.#peerName = d.user;
-          this.#phase = "accepting";
-          this.#chat = this.#newChat(true);
-          this.#synAckSentAt = now;
-          this.#synAckRetransmissions = 0;
-          this.#synAckDue = now + this.#config.timeout;
-          this.#control(from, Op.SYN_ACK, 0);
+          this.#startAccepting(now);
           return;
         }
         break;
@@ -529,7 +532,7 @@ export class Session {
         }
         if (isPeer) {
           // SPEC §4.5: a late duplicate from the partner, never busy.
-          this.#control(from, Op.SYN_ACK, 0);
+          this.#sendSynAck(now);
           return;
         }
         break;
@@ -622,9 +625,11 @@ export class Session {
   /** The handshake finished at the accepting side (SPEC §4.3). */
   #establish(now: number, byAck: boolean): void {
     const chat = this.#chat!;
+    chat.handshakeRtt = now - this.#synAckFirstAt;
     if (byAck && this.#synAckRetransmissions === 0) {
-      chat.rtt.sample(now - this.#synAckSentAt); // Karn's rule
+      chat.rtt.sample(chat.handshakeRtt); // Karn's rule
     }
+    chat.echoUntil = this.#synAckLastAt + this.#echoWindow(chat);
     this.#phase = "established";
     this.#emit({
       type: "chat-started",
@@ -646,6 +651,10 @@ export class Session {
     }
     switch (d.op) {
       case Op.ACK: {
+        if (d.seq === 0 && now < chat.echoUntil) {
+          this.#drop(from, "duplicate-ack", "ACK seq=0 answers our SYN+ACK");
+          return;
+        }
         const result = chat.sender.ack(d.seq, now);
         if ("ignored" in result) {
           this.#drop(
@@ -679,17 +688,11 @@ export class Session {
         return;
       case Op.FIN: {
         this.#control(from, Op.ACK, d.seq); // SPEC §6.1
+        // Also when we were closing too: the partner left first, and what
+        // was still queued before our FIN is reported (SPEC §5.5). A
+        // declined inviter's FIN crossing ours tells nothing.
         const undelivered = this.#undelivered(chat);
-        if (this.#phase === "closing") {
-          // Both left at once; or the declined inviter's FIN crossed ours.
-          if (chat.wasStarted) {
-            this.#emit({
-              type: "chat-closed",
-              peer: this.#peer!,
-              name: this.#peerName,
-            });
-          }
-        } else {
+        if (chat.wasStarted) {
           this.#emit({
             type: "peer-left",
             peer: this.#peer!,
@@ -753,14 +756,60 @@ export class Session {
       }),
       receiver: new StopAndWaitReceiver(),
       wasStarted,
+      echoUntil: 0,
+      handshakeRtt: this.#config.timeout / 2,
     };
   }
 
   /** Sends the next queued item when the chat allows it. */
   #pump(now: number): void {
     if (this.#phase !== "established" && this.#phase !== "closing") return;
-    const flight = this.#chat!.sender.pump(now);
+    const chat = this.#chat!;
+    if (this.#held(chat, now)) return;
+    const flight = chat.sender.pump(now);
     if (flight) this.#transmitItem(flight.item, flight.seq);
+  }
+
+  /**
+   * Whether a datagram with Sequence 0 must wait: while an ACK with Sequence
+   * 0 may still come back for a SYN+ACK of ours, it must not be taken for
+   * the ACK of a chat datagram (the two are the same bytes).
+   */
+  #held(chat: Chat, now: number): boolean {
+    return chat.sender.inFlight === undefined && chat.sender.queued > 0 &&
+      chat.sender.nextSeq === 0 && now < chat.echoUntil;
+  }
+
+  /**
+   * How long after sending a SYN+ACK its ACK can still arrive: two round
+   * trips (the smoothed RTT, or the handshake's duration), at most one
+   * timeout. Within it an ACK with Sequence 0 answers the SYN+ACK: a
+   * duplicated or late handshake ACK, or the answer to a SYN+ACK we resent,
+   * and it never releases a chat datagram (SPEC §4.5: a duplicate handshake
+   * ACK changes nothing).
+   */
+  #echoWindow(chat: Chat): number {
+    const rtt = chat.rtt.srtt ?? chat.handshakeRtt;
+    return Math.min(this.#config.timeout, 2 * rtt);
+  }
+
+  /** Starts answering an invitation with SYN+ACK (SPEC §4.3, §4.7). */
+  #startAccepting(now: number): void {
+    this.#phase = "accepting";
+    this.#chat = this.#newChat(true);
+    this.#synAckFirstAt = now;
+    this.#synAckRetransmissions = 0;
+    this.#synAckDue = now + this.#config.timeout;
+    this.#sendSynAck(now);
+  }
+
+  #sendSynAck(now: number): void {
+    this.#synAckLastAt = now;
+    const chat = this.#chat!;
+    if (this.#phase !== "accepting") {
+      chat.echoUntil = Math.max(chat.echoUntil, now + this.#echoWindow(chat));
+    }
+    this.#control(this.#peer!, Op.SYN_ACK, 0);
   }
 
   #transmitItem(item: Outgoing, seq: Seq): void {

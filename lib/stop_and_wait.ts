@@ -26,16 +26,13 @@ const GRANULARITY = 1;
 
 /**
  * Round-trip statistics of one chat: the smoothed RTT and its variance as in
- * RFC 6298 (used only when the adaptive timeout is on) and the smallest RTT
- * seen (always kept; it lets the sender recognise acknowledgements that come
- * back too early to be answers, see {@linkcode StopAndWaitSender.ack}).
- * Callers feed samples only from datagrams sent once (Karn's rule).
+ * RFC 6298, used when the adaptive timeout is on. Callers feed samples only
+ * from datagrams sent once (Karn's rule).
  */
 export class RttEstimator {
   #options: RttOptions;
   #srtt: number | undefined;
   #rttvar = 0;
-  #minRtt = 0;
 
   /** Creates an estimator with no samples: the timeout is the configured one. */
   constructor(options: RttOptions) {
@@ -45,19 +42,12 @@ export class RttEstimator {
   /** Records one round-trip sample in ms (from a datagram sent exactly once). */
   sample(rtt: number): void {
     if (this.#srtt === undefined) {
-      this.#minRtt = rtt;
       this.#srtt = rtt;
       this.#rttvar = rtt / 2;
     } else {
-      this.#minRtt = Math.min(this.#minRtt, rtt);
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
-  }
-
-  /** The smallest round trip seen, or 0 before the first sample. */
-  get minRtt(): number {
-    return this.#minRtt;
   }
 
   /** The smoothed round trip, or `undefined` before the first sample. */
@@ -104,7 +94,7 @@ export interface InFlight<T> {
 /** What {@linkcode StopAndWaitSender.ack} made of an acknowledgement. */
 export type AckResult<T> =
   | { released: T; rtt: number | undefined }
-  | { ignored: "nothing-in-flight" | "wrong-sequence" | "too-early" };
+  | { ignored: "nothing-in-flight" | "wrong-sequence" };
 
 /** What {@linkcode StopAndWaitSender.timeout} wants done when the clock moved. */
 export type TimeoutResult<T> =
@@ -193,20 +183,15 @@ export class StopAndWaitSender<T> {
   }
 
   /**
-   * Handles an ACK with Sequence `seq`. It releases the in-flight item only
+   * Handles an ACK with Sequence `seq`: it releases the in-flight item only
    * when the Sequence matches (SPEC §5.4: a late duplicate ACK must not
-   * release the next datagram) and when it did not come back sooner than
-   * half the smallest round trip seen: such an ACK cannot answer this
-   * datagram and is a delayed duplicate of an earlier one (a duplicated
-   * handshake ACK carries the same Sequence 0 as the ACK of the first chat
-   * datagram). Round-trip samples follow Karn's rule.
+   * release the next datagram). Round-trip samples follow Karn's rule.
    */
   ack(seq: Seq, now: number): AckResult<T> {
     const flight = this.#inFlight;
     if (flight === undefined) return { ignored: "nothing-in-flight" };
     if (seq !== flight.seq) return { ignored: "wrong-sequence" };
     const elapsed = now - flight.firstSentAt;
-    if (elapsed < this.#rtt.minRtt / 2) return { ignored: "too-early" };
     let rtt: number | undefined;
     if (flight.retransmissions === 0) {
       rtt = elapsed;

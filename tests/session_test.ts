@@ -318,9 +318,9 @@ Deno.test("§4.7 crossed invitations set up one chat, like a simultaneous open",
   assert.deepEqual(eventTypes(drain(a).events), ["chat-started"]);
   assert.deepEqual(eventTypes(drain(b).events), ["chat-started"]);
   // Messages flow both ways afterwards.
-  a.send("hi", 40);
-  pass(a, A, b, 50);
-  pass(b, B, a, 60);
+  a.send("hi", 100);
+  pass(a, A, b, 110);
+  pass(b, B, a, 120);
   assert.deepEqual(eventTypes(drain(a).events), ["delivered"]);
 });
 
@@ -334,30 +334,92 @@ Deno.test("§4.5 a SYN from the partner after establishment is answered with SYN
   assert.equal(a.phase, "established");
 });
 
-Deno.test("§4.5 a duplicate handshake ACK changes nothing, even with a chat datagram in flight", () => {
+Deno.test("§4.5 a duplicate handshake ACK changes nothing: the first chat datagram waits out its echo", () => {
   const { a, b } = newPair();
   a.invite(B, 0);
   pass(a, A, b, 10);
   b.accept(100);
   pass(b, B, a, 150);
   const ack = drain(a).sent[0];
-  b.receive(ack.bytes, A, 200); // handshake RTT 100 ms
+  b.receive(ack.bytes, A, 200); // handshake RTT 100 ms: echo window until 300
   drain(b);
   b.send("first", 200);
-  assert.deepEqual(show(drain(b).sent), ["CHAT 0 bob first"]);
-  b.receive(ack.bytes, A, 201); // the duplicate, 1 ms later: not an answer
-  const { sent, events } = drain(b);
-  assert.deepEqual(sent, []);
-  assert.deepEqual(events, [], "the message is not reported delivered");
-  assert.equal(b.phase, "established");
-  b.tick(200 + T);
   assert.deepEqual(
-    show(drain(b).sent),
-    ["CHAT 0 bob first"],
-    "still in flight",
+    drain(b).sent,
+    [],
+    "held: an ACK seq 0 now would be ambiguous",
   );
-  b.receive(ack.bytes, A, 200 + T + 100); // a real answer, a round trip later
+  assert.equal(b.nextTimeout(), 300);
+  b.receive(ack.bytes, A, 250); // the duplicate
+  assert.deepEqual(drain(b), { sent: [], events: [] });
+  b.tick(300);
+  assert.deepEqual(show(drain(b).sent), ["CHAT 0 bob first"]);
+  b.receive(ack.bytes, A, 400); // the answer, a round trip later
   assert.deepEqual(eventTypes(drain(b).events), ["delivered"]);
+});
+
+Deno.test("§4.5 a late handshake ACK after the first chat datagram established the chat confirms nothing", () => {
+  const { a, b } = newPair();
+  a.invite(B, 0);
+  pass(a, A, b, 10);
+  b.accept(10);
+  pass(b, B, a, 20);
+  a.send("hello bob", 20);
+  const [handshakeAck, hello] = drain(a).sent;
+  assert.deepEqual(show([handshakeAck, hello]), [
+    "ACK 0 alice",
+    "CHAT 0 alice hello bob",
+  ]);
+  b.receive(hello.bytes, A, 30); // overtakes the handshake ACK
+  b.send("hello alice", 30);
+  b.receive(handshakeAck.bytes, A, 35);
+  const late = drain(b);
+  assert.deepEqual(eventTypes(late.events), [
+    "invitation",
+    "chat-started",
+    "message",
+  ]);
+  b.tick(b.nextTimeout()!);
+  const [first] = drain(b).sent;
+  assert.deepEqual(show([first]), ["CHAT 0 bob hello alice"]); // lost
+  b.tick(b.nextTimeout()!);
+  const again = drain(b);
+  assert.deepEqual(show(again.sent), ["CHAT 0 bob hello alice"]);
+  assert.deepEqual(eventTypes(again.events), ["retransmitted"]);
+});
+
+Deno.test("§4.5 the ACK of a SYN+ACK resent to a late SYN does not release a chat datagram in flight", () => {
+  const { a, b } = established();
+  b.send("in flight", 1000);
+  assert.deepEqual(show(drain(b).sent), ["CHAT 0 bob in flight"]);
+  b.receive(control(Op.SYN, 0, "alice"), A, 1010);
+  const synAck = drain(b).sent;
+  assert.deepEqual(show(synAck), ["SYN+ACK 0 bob"]);
+  a.receive(synAck[0].bytes, B, 1020);
+  const echo = drain(a).sent;
+  assert.deepEqual(show(echo), ["ACK 0 alice"]);
+  b.receive(echo[0].bytes, A, 1030);
+  assert.deepEqual(drain(b).events, [], "not reported delivered");
+  b.tick(1000 + T);
+  assert.deepEqual(show(drain(b).sent), ["CHAT 0 bob in flight"]);
+});
+
+Deno.test("§5.5 leaving while the peer leaves too: what was queued before our FIN is reported", () => {
+  const { a, b } = established();
+  a.send("are you there?", 1000);
+  drain(a); // lost
+  a.leave(1000);
+  b.leave(1000);
+  a.receive(drain(b).sent[0].bytes, B, 1010);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["ACK 0 alice"]);
+  assert.deepEqual(events, [{
+    type: "peer-left",
+    peer: B,
+    name: "bob",
+    undelivered: [{ id: 1, text: "are you there?" }],
+  }]);
+  assert.equal(a.phase, "idle");
 });
 
 for (const phase of ["inviting", "invited", "in a chat"] as const) {
