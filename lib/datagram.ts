@@ -129,7 +129,7 @@ export class InvalidDatagramError extends Error {
 const NON_ASCII = /[\x80-\uffff]/;
 const NON_ASCII_ALL = /[\x80-\uffff]/g;
 /** The first non-ASCII character, a whole code point (for messages). */
-const NON_ASCII_CHAR = /[^\x00-\x7f]/u;
+const NON_ASCII_CHAR = /[\x80-\u{10ffff}]/u;
 
 const CONTROL_OPS: ReadonlySet<number> = new Set([
   Op.ERR,
