@@ -1,0 +1,1089 @@
+/**
+ * Tests of the daemon: the client link and the daemon core in virtual time
+ * (SPEC §4.9, §7.2, §9), then the real daemon on real UDP sockets, spoken to
+ * in raw SIMP and in the control protocol from test sockets. Every real test
+ * uses its own address 127.0.77.x (never 127.0.0.1 or 127.0.0.2).
+ */
+
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import {
+  CLIENT_TIMEOUT_MS,
+  type ClientMessage,
+  type ControlEvent,
+  type DaemonMessage,
+  encodeControl,
+  EVENT_RETRY_MS,
+  type EventMessage,
+  parseDaemonMessage,
+  type Reply,
+} from "../lib/control.ts";
+import {
+  BUSY_TEXT,
+  type Datagram,
+  decodeDatagram,
+  encodeDatagram,
+  Op,
+  type Seq,
+  Type,
+} from "../lib/datagram.ts";
+import {
+  ClientLink,
+  type CommandResult,
+  keptWhileDisconnected,
+} from "../lib/client_link.ts";
+import { type DaemonAction, DaemonCore } from "../lib/daemon_core.ts";
+import type { Address } from "../lib/session.ts";
+import type { Command } from "../lib/control.ts";
+import { runDaemon } from "../daemon.ts";
+import { DAEMON_DEFAULTS, type DaemonOptions } from "../lib/cli.ts";
+import { setupLogging } from "../lib/log.ts";
+
+// ---------------------------------------------------------------------------
+// Helpers for the virtual-time tests
+
+const OWN_IP = "127.0.77.1";
+const CLIENT: Address = { hostname: "127.0.0.1", port: 40001 };
+const OTHER_CLIENT: Address = { hostname: "127.0.0.1", port: 40002 };
+const PEER: Address = { hostname: "127.0.77.2", port: 7777 };
+const T = 5000;
+
+function request(id: number, command: Command): Uint8Array {
+  return encodeControl({ v: 1, id, ...command } as ClientMessage);
+}
+
+function ack(n: number): Uint8Array {
+  return encodeControl({ v: 1, ack: n });
+}
+
+function control(op: Datagram["op"], seq: Seq, user: string, payload = "") {
+  return encodeDatagram({
+    type: Type.CONTROL,
+    op: op as typeof Op.ACK,
+    seq,
+    user,
+    payload,
+  });
+}
+
+function chat(seq: Seq, user: string, text: string): Uint8Array {
+  return encodeDatagram({
+    type: Type.CHAT,
+    op: Op.CHAT,
+    seq,
+    user,
+    payload: text,
+  });
+}
+
+/** What the core sent since the last look, split by port. */
+function drain(core: DaemonCore): {
+  peer: string[];
+  client: { to: Address; message: DaemonMessage }[];
+} {
+  const peer: string[] = [];
+  const client: { to: Address; message: DaemonMessage }[] = [];
+  for (const action of core.takeActions() as DaemonAction[]) {
+    if (action.type === "peer") {
+      const d = action.datagram;
+      const op = d.type === Type.CHAT ? "CHAT" : {
+        [Op.ERR]: "ERR",
+        [Op.SYN]: "SYN",
+        [Op.ACK]: "ACK",
+        [Op.SYN_ACK]: "SYN+ACK",
+        [Op.FIN]: "FIN",
+      }[d.op];
+      peer.push(
+        [op, d.seq, d.payload].filter((x) => x !== "").join(" "),
+      );
+    } else {
+      client.push({ to: action.to, message: action.message });
+    }
+  }
+  return { peer, client };
+}
+
+function replies(
+  sent: { message: DaemonMessage }[],
+): Reply[] {
+  return sent.flatMap(({ message }) => "re" in message ? [message] : []);
+}
+
+function events(sent: { message: DaemonMessage }[]): EventMessage[] {
+  return sent.flatMap(({ message }) => "ev" in message ? [message] : []);
+}
+
+/** A core with a connected client named alice. */
+function connected(
+  options: { autoAccept?: boolean } = {},
+): DaemonCore {
+  const core = new DaemonCore({
+    ip: OWN_IP,
+    port: 7777,
+    session: { autoAccept: options.autoAccept ?? false, timeout: T },
+  });
+  core.receiveClient(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  drain(core);
+  return core;
+}
+
+/** A link whose handler counts the commands it runs. */
+function countingLink(): { link: ClientLink; ran: Command[] } {
+  const ran: Command[] = [];
+  const link = new ClientLink((command): CommandResult => {
+    ran.push(command);
+    return command.cmd === "send" ? { msgId: ran.length } : {};
+  }, { ownIp: OWN_IP });
+  return { link, ran };
+}
+
+function linkSent(link: ClientLink): { to: Address; message: DaemonMessage }[] {
+  return link.takeTransmits().map(({ to, message }) => ({ to, message }));
+}
+
+// ---------------------------------------------------------------------------
+// The client link (SPEC §7.2, §9), in virtual time
+
+Deno.test("client link: a duplicate request id gets the cached reply and does not run again (§9)", () => {
+  const { link, ran } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  link.receive(request(2, { cmd: "send", text: "hi" }), CLIENT, 10);
+  link.receive(request(2, { cmd: "send", text: "hi" }), CLIENT, 310);
+  link.receive(request(2, { cmd: "send", text: "hi" }), CLIENT, 610);
+  deepStrictEqual(ran.map((c) => c.cmd), ["connect", "send"]);
+  const sent = replies(linkSent(link));
+  deepStrictEqual(sent, [
+    { v: 1, re: 1, ok: true },
+    { v: 1, re: 2, ok: true, msgId: 2 },
+    { v: 1, re: 2, ok: true, msgId: 2 },
+    { v: 1, re: 2, ok: true, msgId: 2 },
+  ]);
+});
+
+Deno.test("client link: a second client is refused with an error naming the first (§7.2)", () => {
+  const { link, ran } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  link.receive(
+    request(1, { cmd: "connect", name: "mallory" }),
+    OTHER_CLIENT,
+    5,
+  );
+  const [reply] = linkSent(link);
+  deepStrictEqual(reply.to, OTHER_CLIENT);
+  ok(!("ev" in reply.message) && reply.message.ok === false);
+  ok(
+    reply.message.error.includes("127.0.0.1:40001"),
+    reply.message.error,
+  );
+  deepStrictEqual(ran.length, 1);
+  deepStrictEqual(link.client, CLIENT);
+  // Other commands from it are refused too, without running.
+  link.receive(request(2, { cmd: "leave" }), OTHER_CLIENT, 6);
+  const [refused] = replies(linkSent(link));
+  strictEqual(refused.ok, false);
+  deepStrictEqual(ran.length, 1);
+});
+
+Deno.test("client link: a command before connect is refused (§9)", () => {
+  const { link, ran } = countingLink();
+  link.receive(request(1, { cmd: "send", text: "hi" }), CLIENT, 0);
+  deepStrictEqual(replies(linkSent(link)), [
+    { v: 1, re: 1, ok: false, error: "Not connected: send connect first" },
+  ]);
+  deepStrictEqual(ran, []);
+});
+
+Deno.test("client link: connect again from the same address starts a new connection", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  link.emit({ type: "message", name: "bob", text: "one" }, 1);
+  link.receive(ack(1), CLIENT, 2);
+  link.emit({ type: "message", name: "bob", text: "two" }, 3);
+  linkSent(link);
+  link.receive(request(7, { cmd: "connect", name: "alice" }), CLIENT, 4);
+  const sent = linkSent(link);
+  // The reply first, then what the old connection did not acknowledge,
+  // numbered from 1 again.
+  deepStrictEqual(sent.map((s) => s.message), [
+    { v: 1, re: 7, ok: true },
+    { v: 1, ev: 1, event: { type: "message", name: "bob", text: "two" } },
+  ]);
+});
+
+Deno.test("client link: the slot is freed after CLIENT_TIMEOUT_MS of silence, pings keep it (§7.2)", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  strictEqual(link.nextTimeout(), CLIENT_TIMEOUT_MS);
+  link.receive(request(2, { cmd: "ping" }), CLIENT, 4000);
+  link.tick(CLIENT_TIMEOUT_MS);
+  deepStrictEqual(link.client, CLIENT);
+  strictEqual(link.nextTimeout(), 4000 + CLIENT_TIMEOUT_MS);
+  link.tick(4000 + CLIENT_TIMEOUT_MS);
+  strictEqual(link.client, undefined);
+  strictEqual(link.nextTimeout(), undefined);
+  linkSent(link);
+  // Now another client may connect.
+  link.receive(
+    request(1, { cmd: "connect", name: "bob" }),
+    OTHER_CLIENT,
+    9001,
+  );
+  deepStrictEqual(replies(linkSent(link)), [{ v: 1, re: 1, ok: true }]);
+  deepStrictEqual(link.client, OTHER_CLIENT);
+});
+
+Deno.test("client link: quit frees the slot at once (§7.2)", () => {
+  const { link, ran } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  link.receive(request(2, { cmd: "quit" }), CLIENT, 1);
+  strictEqual(link.client, undefined);
+  deepStrictEqual(ran.map((c) => c.cmd), ["connect", "quit"]);
+  // A retransmitted quit (its reply was lost) is answered, not run.
+  link.receive(request(2, { cmd: "quit" }), CLIENT, 300);
+  deepStrictEqual(replies(linkSent(link)).map((r) => r.ok), [true, true, true]);
+  strictEqual(ran.length, 2);
+});
+
+Deno.test("client link: events are retransmitted every EVENT_RETRY_MS until acknowledged cumulatively (§9)", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  link.emit({ type: "message", name: "bob", text: "one" }, 100);
+  link.emit({ type: "message", name: "bob", text: "two" }, 100);
+  link.emit({ type: "message", name: "bob", text: "three" }, 100);
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [1, 2, 3]);
+  strictEqual(link.nextTimeout(), 100 + EVENT_RETRY_MS);
+  link.tick(100 + EVENT_RETRY_MS - 1);
+  deepStrictEqual(linkSent(link), []);
+  link.tick(100 + EVENT_RETRY_MS);
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [1, 2, 3]);
+  link.receive(ack(2), CLIENT, 450);
+  link.tick(100 + 2 * EVENT_RETRY_MS);
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [3]);
+  link.receive(ack(3), CLIENT, 800);
+  strictEqual(link.unacknowledged, 0);
+  // Only the keep-alive deadline is left.
+  strictEqual(link.nextTimeout(), 800 + CLIENT_TIMEOUT_MS);
+  link.tick(1000);
+  deepStrictEqual(linkSent(link), []);
+});
+
+Deno.test("client link: an acknowledgement from another address changes nothing", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  link.emit({ type: "message", name: "bob", text: "one" }, 0);
+  link.receive(ack(1), OTHER_CLIENT, 10);
+  strictEqual(link.unacknowledged, 1);
+});
+
+Deno.test("client link: an unknown command or malformed request gets an error reply (§9)", () => {
+  const { link, ran } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  const bad = [
+    encodeControl({ v: 1, id: 5, cmd: "dance" } as unknown as ClientMessage),
+    new TextEncoder().encode("not json"),
+    new Uint8Array([0xff, 0xfe, 0x00]),
+    encodeControl({ v: 2, id: 6, cmd: "ping" } as unknown as ClientMessage),
+    new TextEncoder().encode('{"v":1,"id":7,"cmd":"invite","ip":"x"}'),
+  ];
+  for (const bytes of bad) link.receive(bytes, CLIENT, 1);
+  const sent = replies(linkSent(link));
+  deepStrictEqual(sent.map((r) => [r.re, r.ok]), [
+    [5, false],
+    [null, false],
+    [null, false],
+    [6, false],
+    [7, false],
+  ]);
+  deepStrictEqual(
+    sent[0],
+    { v: 1, re: 5, ok: false, error: 'Unknown command "dance"' },
+  );
+  strictEqual(ran.length, 1);
+});
+
+Deno.test("client link: datagrams from addresses not of this machine are dropped (§7.2)", () => {
+  const { link, ran } = countingLink();
+  const stranger = { hostname: "192.0.2.7", port: 40001 };
+  link.receive(request(1, { cmd: "connect", name: "eve" }), stranger, 0);
+  deepStrictEqual(linkSent(link), []);
+  deepStrictEqual(ran, []);
+  strictEqual(link.client, undefined);
+  // The daemon's own IP counts as this machine.
+  const own = new ClientLink(() => ({}), { ownIp: "192.0.2.1" });
+  own.receive(
+    request(1, { cmd: "connect", name: "alice" }),
+    { hostname: "192.0.2.1", port: 40001 },
+    0,
+  );
+  deepStrictEqual(replies(linkSent(own)), [{ v: 1, re: 1, ok: true }]);
+});
+
+Deno.test("client link: events with no client are kept and sent after connect, bounded (§4.9, §7.3)", () => {
+  const link = new ClientLink(() => ({}), { ownIp: OWN_IP, maxEvents: 3 });
+  link.emit(
+    { type: "invitation", ip: "127.0.77.2", port: 7777, name: "bob" },
+    0,
+  );
+  for (const text of ["a", "b", "c", "d"]) {
+    link.emit({ type: "message", name: "bob", text }, 0);
+  }
+  strictEqual(link.kept, 3);
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 1);
+  const sent = linkSent(link);
+  ok("re" in sent[0].message);
+  deepStrictEqual(
+    events(sent).map((e) => [e.ev, e.event]),
+    [
+      [1, { type: "message", name: "bob", text: "b" }],
+      [2, { type: "message", name: "bob", text: "c" }],
+      [3, { type: "message", name: "bob", text: "d" }],
+    ],
+  );
+});
+
+Deno.test("client link: news the connect state gives, or that only the gone connection needs, is not kept (§4.9)", () => {
+  const peer = { ip: "127.0.77.2", port: 7777 };
+  const kept = ([
+    { type: "invitation", ...peer, name: "bob" },
+    { type: "chat-started", ...peer, name: "bob" },
+    { type: "delivered", id: 1 },
+    { type: "chat-closed", ...peer, name: "bob" },
+    { type: "message", name: "bob", text: "hi" },
+    { type: "peer-left", ...peer, name: "bob", undelivered: [] },
+    { type: "busy", ...peer, text: BUSY_TEXT },
+  ] satisfies ControlEvent[]).filter(keptWhileDisconnected);
+  deepStrictEqual(kept.map((e) => e.type), ["message", "peer-left", "busy"]);
+});
+
+Deno.test("client link: at most eventWindow events are unacknowledged on the wire", () => {
+  const link = new ClientLink(() => ({}), { ownIp: OWN_IP, eventWindow: 2 });
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  for (const text of ["a", "b", "c"]) {
+    link.emit({ type: "message", name: "bob", text }, 0);
+  }
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [1, 2]);
+  link.receive(ack(1), CLIENT, 5);
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [3]);
+});
+
+// ---------------------------------------------------------------------------
+// The daemon core: commands and events through the engine, in virtual time
+
+Deno.test("daemon core: connect shows a pending invitation in its state (§4.2)", () => {
+  const core = new DaemonCore({ ip: OWN_IP, port: 7777 });
+  core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  deepStrictEqual(drain(core).peer, []); // no answer until the user decides
+  core.receiveClient(request(1, { cmd: "connect", name: "alice" }), CLIENT, 5);
+  const { client } = drain(core);
+  deepStrictEqual(client.map((c) => c.message), [{
+    v: 1,
+    re: 1,
+    ok: true,
+    state: {
+      phase: "invited",
+      peer: { ip: "127.0.77.2", port: 7777, name: "bob" },
+    },
+  }]);
+  core.receiveClient(request(2, { cmd: "accept" }), CLIENT, 6);
+  deepStrictEqual(drain(core).peer, ["SYN+ACK 0"]);
+});
+
+Deno.test("daemon core: a duplicate send is not sent twice (§9)", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    300,
+  );
+  deepStrictEqual(drain(core).peer, ["SYN 0"]);
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  deepStrictEqual(drain(core).peer, ["ACK 0"]);
+  core.receiveClient(request(3, { cmd: "send", text: "hi" }), CLIENT, 20);
+  core.receiveClient(request(3, { cmd: "send", text: "hi" }), CLIENT, 320);
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer, ["CHAT 0 hi"]);
+  deepStrictEqual(replies(client), [
+    { v: 1, re: 3, ok: true, msgId: 1 },
+    { v: 1, re: 3, ok: true, msgId: 1 },
+  ]);
+});
+
+Deno.test("daemon core: engine events reach the client as control events", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  core.receiveClient(request(3, { cmd: "send", text: "hi" }), CLIENT, 20);
+  core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 30);
+  core.receivePeer(chat(0, "bob", "hello"), PEER, 40);
+  core.receivePeer(control(Op.FIN, 1, "bob"), PEER, 50);
+  const { client } = drain(core);
+  deepStrictEqual(
+    events(client).map((e) => e.event),
+    [
+      { type: "chat-started", ip: "127.0.77.2", port: 7777, name: "bob" },
+      { type: "delivered", id: 1 },
+      { type: "message", name: "bob", text: "hello" },
+      {
+        type: "peer-left",
+        ip: "127.0.77.2",
+        port: 7777,
+        name: "bob",
+        undelivered: [],
+      },
+    ] satisfies ControlEvent[],
+  );
+});
+
+Deno.test("daemon core: inviting the daemon's own address is refused", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: OWN_IP, port: 7777 }),
+    CLIENT,
+    0,
+  );
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer, []);
+  const [reply] = replies(client);
+  ok(
+    !reply.ok && reply.error.includes("is this daemon"),
+    JSON.stringify(reply),
+  );
+  // Another port on the same IP is another daemon.
+  core.receiveClient(
+    request(3, { cmd: "invite", ip: OWN_IP, port: 7787 }),
+    CLIENT,
+    1,
+  );
+  deepStrictEqual(drain(core).peer, ["SYN 0"]);
+});
+
+Deno.test("daemon core: a command that does not fit the phase gets the engine's message", () => {
+  const core = connected();
+  core.receiveClient(request(2, { cmd: "accept" }), CLIENT, 0);
+  deepStrictEqual(replies(drain(core).client), [
+    { v: 1, re: 2, ok: false, error: "There is no invitation to accept" },
+  ]);
+});
+
+Deno.test("daemon core: quit leaves the chat with FIN and frees the slot (§8.4)", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  drain(core);
+  core.receiveClient(request(3, { cmd: "quit" }), CLIENT, 20);
+  deepStrictEqual(drain(core).peer, ["FIN 0"]);
+  strictEqual(core.link.client, undefined);
+  strictEqual(core.session.phase, "closing");
+});
+
+Deno.test("daemon core: quit keeps an invitation from someone else pending (§4.2)", () => {
+  const core = connected();
+  core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  core.receiveClient(request(2, { cmd: "quit" }), CLIENT, 10);
+  deepStrictEqual(drain(core).peer, []);
+  strictEqual(core.session.phase, "invited");
+});
+
+Deno.test("daemon core: with auto-accept, messages that arrive with no client are kept for the next connect (§4.9)", () => {
+  const core = new DaemonCore({
+    ip: OWN_IP,
+    port: 7777,
+    session: { autoAccept: true },
+  });
+  core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  deepStrictEqual(drain(core).peer, ["SYN+ACK 0"]);
+  core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 10);
+  core.receivePeer(chat(0, "bob", "are you there?"), PEER, 20);
+  core.receivePeer(chat(1, "bob", "ok, later"), PEER, 30);
+  deepStrictEqual(drain(core).peer, ["ACK 0", "ACK 1"]);
+  core.receiveClient(request(1, { cmd: "connect", name: "alice" }), CLIENT, 40);
+  const { client } = drain(core);
+  deepStrictEqual(client.map((c) => c.message), [
+    {
+      v: 1,
+      re: 1,
+      ok: true,
+      state: {
+        phase: "established",
+        peer: { ip: "127.0.77.2", port: 7777, name: "bob" },
+      },
+    },
+    {
+      v: 1,
+      ev: 1,
+      event: { type: "message", name: "bob", text: "are you there?" },
+    },
+    { v: 1, ev: 2, event: { type: "message", name: "bob", text: "ok, later" } },
+  ]);
+});
+
+Deno.test("daemon core: stop leaves the chat, tells the client and finishes when both are acknowledged", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  core.receiveClient(ack(1), CLIENT, 11);
+  drain(core);
+  core.stop(100);
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer, ["FIN 0"]);
+  deepStrictEqual(events(client).map((e) => [e.ev, e.event.type]), [
+    [2, "daemon-stopping"],
+  ]);
+  strictEqual(core.finished(101), false);
+  core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 110);
+  core.receiveClient(ack(3), CLIENT, 120); // daemon-stopping, chat-closed
+  strictEqual(core.finished(120), true);
+  // Commands are refused while stopping.
+  core.receiveClient(request(3, { cmd: "ping" }), CLIENT, 121);
+  strictEqual(replies(drain(core).client).at(-1)?.ok, false);
+});
+
+Deno.test("daemon core: stop gives up after the grace period when nobody answers", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  core.stop(100);
+  for (let now = 100; now < 600; now = core.nextTimeout()!) {
+    core.tick(now);
+    strictEqual(core.finished(now), false);
+  }
+  strictEqual(core.nextTimeout(), 600);
+  strictEqual(core.finished(600), true);
+});
+
+// ---------------------------------------------------------------------------
+// Helpers for the real-UDP tests
+
+/** A UDP socket for a test, with a receive queue and timeouts. */
+class TestSocket {
+  readonly conn: Deno.DatagramConn;
+  #queue: [Uint8Array, Address][] = [];
+  #waiter: (() => void) | undefined;
+  #loop: Promise<void>;
+
+  constructor(hostname: string, port = 0) {
+    this.conn = Deno.listenDatagram({ hostname, port, transport: "udp" });
+    this.#loop = this.#receive();
+  }
+
+  get address(): Address {
+    const { hostname, port } = this.conn.addr as Deno.NetAddr;
+    return { hostname, port };
+  }
+
+  async #receive(): Promise<void> {
+    try {
+      for (;;) {
+        const [bytes, addr] = await this.conn.receive();
+        const { hostname, port } = addr as Deno.NetAddr;
+        this.#queue.push([bytes, { hostname, port }]);
+        this.#waiter?.();
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  async send(bytes: Uint8Array, to: Address): Promise<void> {
+    await this.conn.send(bytes, { transport: "udp", ...to });
+  }
+
+  /** The next datagram, or an error after `ms`. */
+  async next(ms = 3000): Promise<[Uint8Array, Address]> {
+    const deadline = Date.now() + ms;
+    while (this.#queue.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`Nothing received within ${ms} ms`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+      this.#waiter = undefined;
+    }
+    return this.#queue.shift()!;
+  }
+
+  /** The next SIMP datagram, described as `SYN+ACK 0` or `ERR 0 text`. */
+  async nextDatagram(ms = 3000): Promise<{ text: string; from: Address }> {
+    const [bytes, from] = await this.next(ms);
+    const d = decodeDatagram(bytes);
+    const op = d.type === Type.CHAT ? "CHAT" : {
+      [Op.ERR]: "ERR",
+      [Op.SYN]: "SYN",
+      [Op.ACK]: "ACK",
+      [Op.SYN_ACK]: "SYN+ACK",
+      [Op.FIN]: "FIN",
+    }[d.op];
+    return {
+      text: [op, d.seq, d.payload].filter((x) => x !== "").join(" "),
+      from,
+    };
+  }
+
+  /** Waits `ms` and checks that nothing arrived. */
+  async nothingFor(ms: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    deepStrictEqual(this.#queue.map(([b]) => b.length), []);
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+    await this.#loop;
+  }
+}
+
+/** A minimal control-protocol client on a test socket. */
+class TestClient {
+  readonly socket: TestSocket;
+  readonly daemon: Address;
+  readonly events: ControlEvent[] = [];
+  #nextId = 1;
+  #lastEv = 0;
+
+  constructor(socket: TestSocket, daemon: Address) {
+    this.socket = socket;
+    this.daemon = daemon;
+  }
+
+  /** Sends a request and returns its reply, acknowledging events meanwhile. */
+  async request(command: Command): Promise<Reply> {
+    const id = this.#nextId++;
+    await this.socket.send(request(id, command), this.daemon);
+    for (;;) {
+      const message = await this.#next();
+      if ("re" in message && message.re === id) return message;
+    }
+  }
+
+  /** The next event of `type`, acknowledging every event. */
+  async event(type: ControlEvent["type"]): Promise<ControlEvent> {
+    for (;;) {
+      const found = this.events.find((e) => e.type === type);
+      if (found) return found;
+      await this.#next();
+    }
+  }
+
+  async #next(): Promise<DaemonMessage> {
+    const [bytes] = await this.socket.next();
+    const message = parseDaemonMessage(bytes);
+    if ("ev" in message) {
+      if (message.ev === this.#lastEv + 1) {
+        this.#lastEv = message.ev;
+        this.events.push(message.event);
+      }
+      await this.socket.send(ack(this.#lastEv), this.daemon);
+    }
+    return message;
+  }
+}
+
+const PEER_PORT = 47777;
+const CLIENT_PORT = 47778;
+
+/** Runs the daemon in this process on `ip` for the duration of `body`. */
+async function withDaemon(
+  ip: string,
+  options: Partial<DaemonOptions>,
+  body: (daemon: { peer: Address; client: Address }) => Promise<void>,
+): Promise<void> {
+  const abort = new AbortController();
+  const lines: string[] = [];
+  let ready!: () => void;
+  const started = new Promise<void>((resolve) => ready = resolve);
+  const running = runDaemon(
+    {
+      ...DAEMON_DEFAULTS,
+      ip,
+      port: PEER_PORT,
+      clientPort: CLIENT_PORT,
+      ...options,
+    },
+    {
+      signal: abort.signal,
+      handleSignals: false,
+      report: (line) => {
+        lines.push(line);
+        ready();
+      },
+    },
+  );
+  await Promise.race([started, running]);
+  ok(lines[0]?.startsWith("simp daemon listening on"), lines.join("\n"));
+  try {
+    await body({
+      peer: { hostname: ip, port: options.port ?? PEER_PORT },
+      client: { hostname: ip, port: options.clientPort ?? CLIENT_PORT },
+    });
+  } finally {
+    abort.abort();
+    strictEqual(await running, 0);
+  }
+}
+
+const projectRoot = new URL("..", import.meta.url);
+
+/** Starts `simp daemon` as a subprocess; resolves once it is listening. */
+async function spawnDaemon(args: string[]): Promise<{
+  child: Deno.ChildProcess;
+  stderr: () => Promise<string>;
+}> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "mod.ts", "daemon", ...args],
+    cwd: projectRoot,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let ready!: () => void;
+  const listening = new Promise<void>((resolve) => ready = resolve);
+  const done = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      if (text.includes("simp daemon listening on")) ready();
+    }
+    ready();
+  })();
+  await listening;
+  return {
+    child,
+    stderr: async () => {
+      await done;
+      return text;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The real daemon on real UDP
+
+Deno.test("daemon: a SYN from an ephemeral port is answered to that port after the client accepts (§1.4, §4.2)", async () => {
+  await withDaemon("127.0.77.21", {}, async (daemon) => {
+    const peer = new TestSocket("127.0.77.22");
+    const client = new TestClient(new TestSocket("127.0.77.21"), daemon.client);
+    try {
+      deepStrictEqual(await client.request({ cmd: "connect", name: "alice" }), {
+        v: 1,
+        re: 1,
+        ok: true,
+        state: { phase: "idle" },
+      });
+      await peer.send(control(Op.SYN, 0, "bob"), daemon.peer);
+      deepStrictEqual(await client.event("invitation"), {
+        type: "invitation",
+        ip: "127.0.77.22",
+        port: peer.address.port,
+        name: "bob",
+      });
+      await peer.nothingFor(50); // no answer before the user decides
+      strictEqual((await client.request({ cmd: "accept" })).ok, true);
+      const answer = await peer.nextDatagram();
+      deepStrictEqual(answer, { text: "SYN+ACK 0", from: daemon.peer });
+      await peer.send(control(Op.ACK, 0, "bob"), daemon.peer);
+      await client.event("chat-started");
+      strictEqual((await client.request({ cmd: "quit" })).ok, true);
+      deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
+    } finally {
+      await peer.close();
+      await client.socket.close();
+    }
+  });
+});
+
+Deno.test("daemon: a SYN while an invitation is pending gets the exact busy ERR, then FIN (§4.8)", async () => {
+  await withDaemon("127.0.77.23", {}, async (daemon) => {
+    const first = new TestSocket("127.0.77.24");
+    const second = new TestSocket("127.0.77.25");
+    try {
+      await first.send(control(Op.SYN, 0, "bob"), daemon.peer);
+      await first.nothingFor(50);
+      await second.send(control(Op.SYN, 0, "carol"), daemon.peer);
+      deepStrictEqual(
+        (await second.nextDatagram()).text,
+        `ERR 0 ${BUSY_TEXT}`,
+      );
+      deepStrictEqual((await second.nextDatagram()).text, "FIN 0");
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});
+
+Deno.test("daemon: malformed bytes on either port do not crash it (§2, §9)", async () => {
+  await withDaemon("127.0.77.26", { autoAccept: true }, async (daemon) => {
+    const peer = new TestSocket("127.0.77.27");
+    const client = new TestClient(new TestSocket("127.0.77.26"), daemon.client);
+    try {
+      for (
+        const junk of [
+          new Uint8Array(0),
+          new Uint8Array([1, 2, 3]),
+          new Uint8Array(39).fill(0xff),
+          new TextEncoder().encode('{"v":1,"id":1,"cmd":"connect"}'),
+        ]
+      ) {
+        await peer.send(junk, daemon.peer);
+        await client.socket.send(junk, daemon.client);
+      }
+      await peer.nothingFor(50); // malformed datagrams are never answered
+      // The client port answered what it could read with error replies.
+      const errors: Reply[] = [];
+      for (let i = 0; i < 4; i++) {
+        errors.push(
+          parseDaemonMessage((await client.socket.next())[0]) as Reply,
+        );
+      }
+      ok(errors.every((r) => r.ok === false), JSON.stringify(errors));
+      // Still alive on both ports.
+      strictEqual(
+        (await client.request({ cmd: "connect", name: "alice" })).ok,
+        true,
+      );
+      await peer.send(control(Op.SYN, 0, "bob"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+    } finally {
+      await peer.close();
+      await client.socket.close();
+    }
+  });
+});
+
+Deno.test("daemon: a duplicate chat datagram is re-ACKed and delivered once (§5.3)", async () => {
+  await withDaemon("127.0.77.28", { autoAccept: true }, async (daemon) => {
+    const peer = new TestSocket("127.0.77.29");
+    const client = new TestClient(new TestSocket("127.0.77.28"), daemon.client);
+    try {
+      await peer.send(control(Op.SYN, 0, "bob"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+      await peer.send(control(Op.ACK, 0, "bob"), daemon.peer);
+      await peer.send(chat(0, "bob", "hello"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "ACK 0");
+      await peer.send(chat(0, "bob", "hello"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "ACK 0");
+      // No client was connected: the message was kept, once (§4.9).
+      const reply = await client.request({ cmd: "connect", name: "alice" });
+      deepStrictEqual(reply, {
+        v: 1,
+        re: 1,
+        ok: true,
+        state: {
+          phase: "established",
+          peer: { ip: "127.0.77.29", port: peer.address.port, name: "bob" },
+        },
+      });
+      await client.event("message");
+      await client.socket.nothingFor(100);
+      deepStrictEqual(client.events, [
+        { type: "message", name: "bob", text: "hello" },
+      ]);
+    } finally {
+      await peer.close();
+      await client.socket.close();
+    }
+  });
+});
+
+Deno.test("daemon: an unacknowledged chat datagram is retransmitted with the same sequence after the timeout (§5.2)", async () => {
+  await withDaemon(
+    "127.0.77.30",
+    { autoAccept: true, timeoutMs: 200 },
+    async (daemon) => {
+      const peer = new TestSocket("127.0.77.31");
+      const client = new TestClient(
+        new TestSocket("127.0.77.30"),
+        daemon.client,
+      );
+      try {
+        await client.request({ cmd: "connect", name: "alice" });
+        await peer.send(control(Op.SYN, 0, "bob"), daemon.peer);
+        deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+        await peer.send(control(Op.ACK, 0, "bob"), daemon.peer);
+        await client.event("chat-started");
+        const sent = await client.request({ cmd: "send", text: "hi bob" });
+        deepStrictEqual(sent, { v: 1, re: 2, ok: true, msgId: 1 });
+        const start = performance.now();
+        deepStrictEqual((await peer.nextDatagram()).text, "CHAT 0 hi bob");
+        deepStrictEqual((await peer.nextDatagram()).text, "CHAT 0 hi bob");
+        const elapsed = performance.now() - start;
+        ok(elapsed >= 150 && elapsed < 1000, `after ${elapsed} ms`);
+        deepStrictEqual(await client.event("retransmitted"), {
+          type: "retransmitted",
+          id: 1,
+          attempt: 1,
+        });
+        await peer.send(control(Op.ACK, 0, "bob"), daemon.peer);
+        deepStrictEqual(await client.event("delivered"), {
+          type: "delivered",
+          id: 1,
+        });
+      } finally {
+        await peer.close();
+        await client.socket.close();
+      }
+    },
+  );
+});
+
+Deno.test("daemon: every datagram is traced at debug level under simp.wire", async () => {
+  const lines: string[] = [];
+  setupLogging({
+    level: "debug",
+    format: "json",
+    write: (line) => lines.push(line),
+  });
+  try {
+    await withDaemon("127.0.77.32", {}, async (daemon) => {
+      const first = new TestSocket("127.0.77.33");
+      const second = new TestSocket("127.0.77.34");
+      try {
+        await first.send(control(Op.SYN, 0, "bob"), daemon.peer);
+        await second.send(control(Op.SYN, 0, "{carol}"), daemon.peer);
+        await second.nextDatagram();
+        await second.nextDatagram();
+      } finally {
+        await first.close();
+        await second.close();
+      }
+    });
+  } finally {
+    setupLogging({ level: "error", write: () => {} });
+  }
+  const wire = lines.map((line) => JSON.parse(line)).filter((r) =>
+    r.logger === "simp.wire"
+  );
+  deepStrictEqual(
+    wire.map((r) => [r.message, r.properties.to]),
+    [
+      ["127.0.77.33 → 127.0.77.32  SYN seq=0 user=bob", "127.0.77.32:47777"],
+      [
+        "127.0.77.34 → 127.0.77.32  SYN seq=0 user={carol}",
+        "127.0.77.32:47777",
+      ],
+      [
+        `127.0.77.32 → 127.0.77.34  ERR seq=0 user= "${BUSY_TEXT}"`,
+        wire[2]?.properties.to,
+      ],
+      ["127.0.77.32 → 127.0.77.34  FIN seq=0 user=", wire[3]?.properties.to],
+      // Stopping declines the pending invitation (§4.4).
+      ["127.0.77.32 → 127.0.77.33  FIN seq=0 user=", wire[4]?.properties.to],
+    ],
+  );
+  ok(wire.every((r) => r.level === "DEBUG"), JSON.stringify(wire[0]));
+});
+
+Deno.test("daemon: a port in use gives one clear line and exit code 1", async () => {
+  const blocker = Deno.listenDatagram({
+    hostname: "127.0.77.35",
+    port: PEER_PORT,
+    transport: "udp",
+  });
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "mod.ts",
+        "daemon",
+        "127.0.77.35",
+        "--port",
+        String(PEER_PORT),
+        "--client-port",
+        String(CLIENT_PORT),
+      ],
+      cwd: projectRoot,
+      stdin: "null",
+    }).output();
+    strictEqual(output.code, 1);
+    const stderr = new TextDecoder().decode(output.stderr);
+    const lines = stderr.trimEnd().split("\n");
+    strictEqual(lines.length, 1, stderr);
+    ok(lines[0].includes(`port ${PEER_PORT} is in use`), stderr);
+    ok(lines[0].includes(`lsof -i :${PEER_PORT}`), stderr);
+    ok(lines[0].includes("--port"), stderr);
+  } finally {
+    blocker.close();
+  }
+});
+
+Deno.test("daemon: an address that is not this machine's gives a clear line and exit code 1", async () => {
+  const lines: string[] = [];
+  const code = await runDaemon(
+    { ...DAEMON_DEFAULTS, ip: "192.0.2.1", port: PEER_PORT },
+    { handleSignals: false, report: (line) => lines.push(line) },
+  );
+  strictEqual(code, 1);
+  strictEqual(lines.length, 1);
+  ok(lines[0].includes("sudo ifconfig lo0 alias 192.0.2.1"), lines[0]);
+});
+
+Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§6.1)", async () => {
+  const ip = "127.0.77.36";
+  const { child, stderr } = await spawnDaemon([
+    ip,
+    "--port",
+    String(PEER_PORT),
+    "--client-port",
+    String(CLIENT_PORT),
+    "--auto-accept",
+  ]);
+  const peer = new TestSocket("127.0.77.37");
+  const client = new TestClient(
+    new TestSocket(ip),
+    { hostname: ip, port: CLIENT_PORT },
+  );
+  const daemonPeer = { hostname: ip, port: PEER_PORT };
+  try {
+    await client.request({ cmd: "connect", name: "alice" });
+    await peer.send(control(Op.SYN, 0, "bob"), daemonPeer);
+    deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+    await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
+    await client.event("chat-started");
+    child.kill("SIGTERM");
+    deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
+    await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
+    await client.event("daemon-stopping");
+    const status = await child.status;
+    strictEqual(status.code, 0, await stderr());
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.status;
+    await stderr();
+    await peer.close();
+    await client.socket.close();
+  }
+});
