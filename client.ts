@@ -1,0 +1,744 @@
+/**
+ * The simp client (SPEC §8, §9): the thin I/O shell around
+ * {@linkcode ClientFlow} (what to ask and show) and {@linkcode ControlChannel}
+ * (the reliable client–daemon protocol). It owns the UDP socket to the
+ * daemon, the timers and the terminal.
+ *
+ * Two presentations of the same flow:
+ *
+ * - **Scripted** (stdin is not a terminal, or `--json`): answers are read
+ *   line by line, and every event and question is printed as one line on
+ *   stdout — {@linkcode renderText} (`bob: hello`, `delivered #1`,
+ *   `? menu: 1 = start a new chat, …`) or, with `--json`, one JSON object
+ *   per line ({@linkcode renderJson}; the shapes are {@linkcode Output}). A
+ *   line is read only when the flow asks for one (a prompt, or any time in a
+ *   chat); while waiting for an invitation or an answer, the lines already
+ *   written stay unread — except a `q` line, or the end of input, which
+ *   quit at any point.
+ * - **Interactive** (stdin is a terminal): raw mode and a small line editor;
+ *   messages and news appear above the input line while the user types.
+ *   Colours unless `NO_COLOR` is set.
+ *
+ * @module
+ */
+
+import type { ClientOptions } from "./lib/cli.ts";
+import {
+  type Ask,
+  ClientFlow,
+  type Output,
+  renderJson,
+  renderText,
+  unreachableMessage,
+} from "./lib/client_flow.ts";
+import type { Command, ControlEvent, Reply } from "./lib/control.ts";
+import { type ChannelOptions, ControlChannel } from "./lib/control_channel.ts";
+import { CLEAR_LINE, LineEditor } from "./lib/line_editor.ts";
+import { getLogger } from "./lib/log.ts";
+
+export type { ClientOptions } from "./lib/cli.ts";
+export type { LogFormat, LogLevel } from "./lib/log.ts";
+export type { Command, ControlEvent, Reply } from "./lib/control.ts";
+
+const log = getLogger("client");
+
+/** A request the daemon never answered (see {@linkcode DaemonLink.request}). */
+export class DaemonUnreachableError extends Error {
+  /** Creates the error; the message names the daemon and how to start it. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DaemonUnreachableError";
+  }
+}
+
+/** Callbacks of a {@linkcode DaemonLink}. */
+export interface LinkHandlers {
+  /** The daemon's next event, in order and once. */
+  onEvent?(event: ControlEvent, ev: number): void;
+  /** The daemon stopped answering; the link is stopped (close it). */
+  onUnreachable?(error: DaemonUnreachableError): void;
+  /** The daemon refused a keep-alive ping with `error`: this client lost its slot. */
+  onSlotLost?(error: string): void;
+}
+
+/** Options of {@linkcode DaemonLink.open}. */
+export interface LinkOptions extends Partial<ChannelOptions>, LinkHandlers {
+  /** The local address to send from (default: the daemon's IP, any port). */
+  localIp?: string;
+}
+
+/**
+ * The client's UDP link to its daemon: a {@linkcode ControlChannel} on a
+ * socket, with its timer. Requests resolve to the daemon's reply; they are
+ * retransmitted and, when the daemon never answers, rejected with
+ * {@linkcode DaemonUnreachableError}. Close it when done.
+ *
+ * @example
+ * ```ts ignore
+ * import { DaemonLink } from "./client.ts";
+ * const link = DaemonLink.open("127.0.0.1", 7778, {
+ *   onEvent: (event) => console.log(event),
+ * });
+ * const reply = await link.request({ cmd: "connect", name: "alice" });
+ * link.close();
+ * ```
+ */
+export class DaemonLink {
+  #conn: Deno.DatagramConn;
+  #ip: string;
+  #port: number;
+  #channel: ControlChannel;
+  #handlers: LinkHandlers;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #pending = new Map<
+    number,
+    { resolve(reply: Reply): void; reject(error: Error): void }
+  >();
+  #receiving: Promise<void>;
+
+  private constructor(
+    conn: Deno.DatagramConn,
+    ip: string,
+    port: number,
+    options: LinkOptions,
+  ) {
+    this.#conn = conn;
+    this.#ip = ip;
+    this.#port = port;
+    const { onEvent, onUnreachable, onSlotLost, localIp: _, ...channel } =
+      options;
+    this.#handlers = { onEvent, onUnreachable, onSlotLost };
+    this.#channel = new ControlChannel(channel);
+    this.#receiving = this.#receiveLoop();
+  }
+
+  /**
+   * Opens a socket for talking to the daemon at `ip:port`.
+   *
+   * @throws {Error} with a message for the user when no socket can be bound
+   * (e.g. `ip` is not an address of this machine).
+   */
+  static open(ip: string, port: number, options: LinkOptions = {}): DaemonLink {
+    const localIp = options.localIp ?? ip;
+    let conn: Deno.DatagramConn;
+    try {
+      conn = Deno.listenDatagram({
+        transport: "udp",
+        hostname: localIp,
+        port: 0,
+      });
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Cannot open a UDP socket on ${localIp} (${why}): run the client on the daemon's machine, with the daemon's own IP address`,
+      );
+    }
+    return new DaemonLink(conn, ip, port, options);
+  }
+
+  /** The local address the link sends from. */
+  get localAddress(): Deno.NetAddr {
+    return this.#conn.addr as Deno.NetAddr;
+  }
+
+  /** The highest event number delivered so far. */
+  get delivered(): number {
+    return this.#channel.delivered;
+  }
+
+  /**
+   * Sends `command` (after the requests before it) and resolves to the
+   * daemon's reply.
+   *
+   * @throws {DaemonUnreachableError} when the daemon never answers.
+   */
+  request(command: Command): Promise<Reply> {
+    if (this.#closed || this.#channel.stopped) {
+      return Promise.reject(
+        new DaemonUnreachableError(unreachableMessage(this.#ip, this.#port)),
+      );
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<Reply>();
+    const id = this.#channel.request(command, now());
+    this.#pending.set(id, { resolve, reject });
+    this.#run();
+    return promise;
+  }
+
+  /** Turns the keep-alive pings on or off (on once connected, SPEC §7.2). */
+  setKeepAlive(on: boolean): void {
+    this.#channel.setKeepAlive(on, now());
+    this.#run();
+  }
+
+  /** Closes the socket and stops the timer; pending requests are rejected. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#conn.close();
+    await this.#receiving;
+    for (const { reject } of this.#pending.values()) {
+      reject(new Error("Link to the daemon closed"));
+    }
+    this.#pending.clear();
+  }
+
+  async #receiveLoop(): Promise<void> {
+    while (!this.#closed) {
+      let bytes: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [bytes, from] = await this.#conn.receive();
+      } catch (error) {
+        if (this.#closed) return;
+        log.debug("Receiving from the daemon failed: {error}", { error });
+        continue;
+      }
+      const addr = from as Deno.NetAddr;
+      if (addr.hostname !== this.#ip || addr.port !== this.#port) {
+        log.debug("Ignored a datagram from {from}: not the daemon", {
+          from: `${addr.hostname}:${addr.port}`,
+        });
+        continue;
+      }
+      this.#channel.receive(bytes, now());
+      this.#run();
+    }
+  }
+
+  /** Carries out the channel's actions and arms the timer. */
+  #run(): void {
+    if (this.#closed) return;
+    for (const action of this.#channel.takeActions()) {
+      switch (action.type) {
+        case "transmit":
+          log.trace("→ daemon {message}", { message: action.message });
+          this.#conn.send(action.bytes, {
+            transport: "udp",
+            hostname: this.#ip,
+            port: this.#port,
+          }).catch((error) => {
+            if (!this.#closed) {
+              log.warning("Sending to the daemon failed: {error}", { error });
+            }
+          });
+          break;
+        case "reply": {
+          log.trace("← daemon {reply}", { reply: action.reply });
+          const pending = this.#pending.get(action.request.id);
+          this.#pending.delete(action.request.id);
+          pending?.resolve(action.reply);
+          break;
+        }
+        case "event":
+          log.trace("← daemon event {ev} {event}", {
+            ev: action.ev,
+            event: action.event,
+          });
+          this.#handlers.onEvent?.(action.event, action.ev);
+          break;
+        case "unreachable": {
+          const error = new DaemonUnreachableError(
+            unreachableMessage(this.#ip, this.#port),
+          );
+          for (const { reject } of this.#pending.values()) reject(error);
+          this.#pending.clear();
+          this.#handlers.onUnreachable?.(error);
+          break;
+        }
+        case "slot-lost":
+          this.#handlers.onSlotLost?.(action.error);
+          break;
+        case "malformed":
+          log.debug("From the daemon: {detail}", { detail: action.detail });
+          break;
+      }
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const next = this.#channel.nextTimeout();
+    if (next !== undefined && !this.#closed) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#channel.tick(now());
+        this.#run();
+      }, Math.max(0, next - now()));
+    }
+  }
+}
+
+/** Milliseconds on a monotonic clock. */
+function now(): number {
+  return performance.now();
+}
+
+// ---------------------------------------------------------------- the shell
+
+/** Where the flow's output goes and where the user's lines come from. */
+interface Ui {
+  /** Shows one output. */
+  show(output: Output): void;
+  /** The flow now waits for `ask` (or for nothing). */
+  setAsk(ask: Ask | undefined): void;
+  /** Starts reading input; lines are handed to `app`. */
+  start(app: ClientApp): void;
+  /** Restores the terminal and stops reading. */
+  close(): void;
+}
+
+/** A line of input, or `null` for the end of input. */
+type InputItem = string | null;
+
+/** Ties the flow, the link and a UI together. */
+class ClientApp {
+  #flow: ClientFlow;
+  #link: DaemonLink;
+  #ui: Ui;
+  /** Scripted mode: lines wait here until the flow asks for input. */
+  #queue: InputItem[] = [];
+  #exit = Promise.withResolvers<number>();
+  #finished = false;
+  #interrupts = 0;
+
+  constructor(flow: ClientFlow, link: DaemonLink, ui: Ui) {
+    this.#flow = flow;
+    this.#link = link;
+    this.#ui = ui;
+  }
+
+  /** Runs until the flow ends; resolves to the exit code. */
+  run(): Promise<number> {
+    this.#ui.start(this);
+    this.#flow.start();
+    this.#pump();
+    return this.#exit.promise;
+  }
+
+  /** The daemon sent an event. */
+  event(event: ControlEvent): void {
+    this.#flow.onEvent(event);
+    this.#pump();
+  }
+
+  /** The daemon stopped answering. */
+  unreachable(): void {
+    this.#flow.onUnreachable();
+    this.#pump();
+  }
+
+  /** The daemon no longer counts this client as connected. */
+  slotLost(error: string): void {
+    this.#flow.onSlotLost(error);
+    this.#pump();
+  }
+
+  /** Scripted mode: a line (or the end of input) arrived; it waits its turn. */
+  enqueue(item: InputItem): void {
+    this.#queue.push(item);
+    this.#pump();
+  }
+
+  /**
+   * Interactive mode: the user entered `line`. Returns false when the flow
+   * refused it (it should stay in the input line).
+   */
+  submit(line: string): boolean {
+    if (this.#finished) return true;
+    const accepted = this.#flow.onLine(line);
+    this.#pump();
+    return accepted;
+  }
+
+  /** The end of input (scripted mode reads it through the queue). */
+  eof(): void {
+    if (this.#finished) return;
+    this.#flow.onEof();
+    this.#pump();
+  }
+
+  /**
+   * Ctrl+C, Ctrl+D or a signal: quit at once (SPEC §8.4); a second one
+   * while quitting stops without waiting for the daemon (exit code 130).
+   */
+  interrupt(): void {
+    if (this.#finished) return;
+    this.#interrupts++;
+    if (this.#interrupts > 1) {
+      this.#finish(130);
+      return;
+    }
+    this.#flow.quit();
+    this.#pump();
+  }
+
+  #pump(): void {
+    for (;;) {
+      if (this.#finished) return;
+      const actions = this.#flow.takeActions();
+      if (actions.length === 0) {
+        const item = this.#nextInput();
+        if (item === undefined) break;
+        if (item === null) this.#flow.onEof();
+        else this.#flow.onLine(item);
+        continue;
+      }
+      for (const action of actions) {
+        switch (action.type) {
+          case "request": {
+            const command = action.command;
+            this.#link.request(command).then((reply) => {
+              if (this.#finished) return;
+              this.#flow.onReply(command, reply);
+              this.#pump();
+            }, () => {
+              // Reported once through unreachable(); nothing more to do here.
+            });
+            break;
+          }
+          case "output":
+            this.#ui.show(action.output);
+            break;
+          case "exit":
+            this.#finish(action.code);
+            return;
+        }
+      }
+    }
+    this.#link.setKeepAlive(this.#flow.connected);
+    this.#ui.setAsk(this.#flow.ask);
+  }
+
+  /** Scripted mode: the next queued line, if the flow is ready for it. */
+  #nextInput(): InputItem | undefined {
+    if (this.#queue.length === 0) return undefined;
+    const head = this.#queue[0];
+    const quits = head === null || head.trim() === "q";
+    if (this.#flow.ask === undefined && !quits) return undefined;
+    return this.#queue.shift();
+  }
+
+  #finish(code: number): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#exit.resolve(code);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes all of `text` to `stream`, synchronously. */
+function writeAll(stream: typeof Deno.stdout, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) {
+    written += stream.writeSync(bytes.subarray(written));
+  }
+}
+
+/** Scripted mode: one line per output, answers read line by line. */
+class ScriptedUi implements Ui {
+  #json: boolean;
+  #reader: ReadableStreamDefaultReader<string> | undefined;
+  #app: ClientApp | undefined;
+  /** Writing to stdout failed once: the reader is gone. */
+  #broken = false;
+
+  constructor(json: boolean) {
+    this.#json = json;
+  }
+
+  show(output: Output): void {
+    const line = this.#json ? renderJson(output) : renderText(output);
+    try {
+      if (!this.#broken) writeAll(Deno.stdout, line + "\n");
+    } catch (error) {
+      // Nobody reads our output any more: quit.
+      log.debug("Writing to stdout failed: {error}", { error });
+      this.#broken = true;
+      queueMicrotask(() => this.#app?.interrupt());
+    }
+    if (output.type === "error" && output.fatal) {
+      try {
+        writeAll(Deno.stderr, `simp: ${output.message}\n`);
+      } catch {
+        // stderr is gone too; the exit code still tells.
+      }
+    }
+  }
+
+  setAsk(): void {}
+
+  start(app: ClientApp): void {
+    this.#app = app;
+    this.#readLines(app);
+  }
+
+  close(): void {
+    this.#reader?.cancel().catch(() => {});
+  }
+
+  async #readLines(app: ClientApp): Promise<void> {
+    const reader = Deno.stdin.readable
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
+    this.#reader = reader;
+    let rest = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        rest += value;
+        let newline;
+        while ((newline = rest.indexOf("\n")) >= 0) {
+          app.enqueue(rest.slice(0, newline).replace(/\r$/, ""));
+          rest = rest.slice(newline + 1);
+        }
+      }
+    } catch (error) {
+      log.debug("Reading stdin failed: {error}", { error });
+    }
+    if (rest !== "") app.enqueue(rest.replace(/\r$/, ""));
+    app.enqueue(null);
+  }
+}
+
+/** The input-line prompts of the interactive mode. */
+const TERMINAL_PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
+  name: "Your name: ",
+  menu: "Choose 1, 2 or q: ",
+  ip: "IP address to invite: ",
+  answer: "Accept? (y/n/q): ",
+  chat: "> ",
+});
+
+/** Interactive mode: raw terminal, own line editor, news above the input. */
+class TerminalUi implements Ui {
+  #editor = new LineEditor();
+  #prompt = "";
+  #colour: boolean;
+  #name = "";
+  #raw = false;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  constructor(colour: boolean) {
+    this.#colour = colour;
+  }
+
+  /** Restores the terminal if the process dies of an uncaught error. */
+  #onCrash = () => this.close();
+
+  start(app: ClientApp): void {
+    Deno.stdin.setRaw(true);
+    this.#raw = true;
+    for (const type of ["error", "unhandledrejection", "unload"]) {
+      globalThis.addEventListener(type, this.#onCrash);
+    }
+    this.#readKeys(app);
+  }
+
+  close(): void {
+    if (!this.#raw) return;
+    this.#raw = false;
+    for (const type of ["error", "unhandledrejection", "unload"]) {
+      globalThis.removeEventListener(type, this.#onCrash);
+    }
+    try {
+      writeAll(Deno.stdout, CLEAR_LINE);
+    } catch {
+      // The terminal is gone; restoring the mode below still matters.
+    }
+    try {
+      Deno.stdin.setRaw(false);
+    } catch {
+      // Nothing more to do.
+    }
+    this.#reader?.cancel().catch(() => {});
+  }
+
+  show(output: Output): void {
+    if (output.type === "connected") this.#name = output.name;
+    const lines = this.#lines(output);
+    if (lines.length === 0) return;
+    this.#write(
+      CLEAR_LINE + lines.map((line) => line + "\r\n").join("") + this.#input(),
+    );
+  }
+
+  setAsk(ask: Ask | undefined): void {
+    const prompt = ask === undefined
+      ? this.#style("2", "(q = quit) ")
+      : this.#style("1", TERMINAL_PROMPTS[ask]);
+    if (prompt === this.#prompt) return;
+    this.#prompt = prompt;
+    this.#write(this.#input());
+  }
+
+  #input(): string {
+    let columns = 0;
+    try {
+      columns = Deno.consoleSize().columns;
+    } catch {
+      // Not a terminal after all.
+    }
+    if (columns < 20) columns = 80; // unknown (0) or absurd: assume 80
+    return this.#editor.render(this.#prompt, columns);
+  }
+
+  #write(text: string): void {
+    try {
+      writeAll(Deno.stdout, text);
+    } catch (error) {
+      log.debug("Writing to the terminal failed: {error}", { error });
+    }
+  }
+
+  #style(code: string, text: string): string {
+    return this.#colour ? `\x1b[${code}m${text}\x1b[0m` : text;
+  }
+
+  /** The screen lines for `output` (may be none). */
+  #lines(output: Output): string[] {
+    const text = renderText(output);
+    switch (output.type) {
+      case "prompt":
+        if (output.ask === "menu") {
+          return [
+            this.#style("1", "What next?") +
+            "  1 = start a new chat   2 = wait for invitations   q = quit",
+          ];
+        }
+        if (output.ask === "chat") {
+          return [
+            this.#style(
+              "2",
+              "Type messages and press Enter; /leave leaves the chat, q quits",
+            ),
+          ];
+        }
+        return [];
+      case "message":
+        return [
+          `${this.#style("1;36", output.name.replace(/[^\x20-\x7e]/g, "?"))}: ${
+            text.slice(text.indexOf(": ") + 2)
+          }`,
+        ];
+      case "sent":
+        return [
+          `${this.#style("1;32", this.#name || "you")}: ${
+            text.slice(text.indexOf(": ") + 2)
+          } ${this.#style("2", `#${output.id}`)}`,
+        ];
+      case "delivered":
+        return [this.#style("2", `  ✓ #${output.id} delivered`)];
+      case "retransmitted":
+        return [this.#style("33", `  ↻ ${text}`)];
+      case "undelivered":
+      case "not-sent":
+      case "error":
+      case "busy":
+      case "peer-lost":
+      case "peer-error":
+        return [this.#style("31", `! ${text.replace(/^error: /, "")}`)];
+      case "bye":
+        return [];
+      default:
+        return [this.#style("2", `* ${text}`)];
+    }
+  }
+
+  async #readKeys(app: ClientApp): Promise<void> {
+    const reader = Deno.stdin.readable.getReader();
+    this.#reader = reader;
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const text = decoder.decode(value, { stream: true });
+        for (const action of this.#editor.feed(text)) {
+          switch (action.type) {
+            case "submit":
+              if (!app.submit(action.line)) this.#editor.buffer = action.line;
+              this.#write(this.#input());
+              break;
+            case "quit":
+              app.interrupt();
+              break;
+            case "changed":
+              this.#write(this.#input());
+              break;
+          }
+        }
+      }
+    } catch (error) {
+      log.debug("Reading the terminal failed: {error}", { error });
+    }
+    app.eof();
+  }
+}
+
+/** Whether colours are wanted: not when `NO_COLOR` is set (no-color.org). */
+function wantsColour(): boolean {
+  try {
+    return !Deno.env.get("NO_COLOR");
+  } catch {
+    return false; // no permission to read the environment: stay plain
+  }
+}
+
+/**
+ * Runs the client with `options` until the user quits (SPEC §8), and
+ * resolves to the process exit code: 0 after a normal quit, 1 when the
+ * daemon is not reachable, refuses the connection, drops it or stops; 130
+ * when a second SIGINT/SIGTERM cuts a quit short.
+ *
+ * @example
+ * ```ts ignore
+ * import { runClient } from "./client.ts";
+ * import { parseClientArgs } from "./lib/cli.ts";
+ * Deno.exit(await runClient(parseClientArgs(["127.0.0.1", "--name", "alice"])));
+ * ```
+ */
+export async function runClient(options: ClientOptions): Promise<number> {
+  const interactive = !options.json && Deno.stdin.isTerminal();
+  const ui: Ui = interactive
+    ? new TerminalUi(wantsColour())
+    : new ScriptedUi(options.json);
+  let link: DaemonLink;
+  try {
+    // Nothing arrives before the flow's first request, so `app` is set by then.
+    link = DaemonLink.open(options.ip, options.port, {
+      onEvent: (event) => app.event(event),
+      onUnreachable: () => app.unreachable(),
+      onSlotLost: (error) => app.slotLost(error),
+    });
+  } catch (error) {
+    console.error(`simp: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
+  const flow = new ClientFlow({
+    ip: options.ip,
+    port: options.port,
+    ...(options.name !== undefined ? { name: options.name } : {}),
+  });
+  const app = new ClientApp(flow, link, ui);
+  const onSignal = () => app.interrupt();
+  const signals: Deno.Signal[] = [];
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    try {
+      Deno.addSignalListener(signal, onSignal);
+      signals.push(signal);
+    } catch {
+      // Not available on this platform (Windows has only SIGINT and SIGBREAK).
+    }
+  }
+  try {
+    return await app.run();
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    ui.close();
+    await link.close();
+  }
+}

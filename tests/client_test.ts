@@ -1,0 +1,1237 @@
+/**
+ * Tests of the client (SPEC §8, §9): the flow and its rendering, the control
+ * channel and the line editor in virtual time; the daemon link against a fake
+ * daemon on real UDP sockets; and `mod.ts client` as a subprocess in
+ * scripted mode. Every real test uses its own address 127.0.77.2xx (never
+ * 127.0.0.1 or 127.0.0.2).
+ */
+
+import {
+  deepStrictEqual,
+  match,
+  ok,
+  rejects,
+  strictEqual,
+} from "node:assert/strict";
+import {
+  type Ask,
+  ClientFlow,
+  type FlowAction,
+  type FlowOptions,
+  formatPeer,
+  MAX_CONTROL_DATAGRAM,
+  type Output,
+  parseTarget,
+  printable,
+  renderJson,
+  renderText,
+  sendProblem,
+  unreachableMessage,
+} from "../lib/client_flow.ts";
+import {
+  type ClientMessage,
+  type ControlEvent,
+  type DaemonState,
+  encodeControl,
+  KEEPALIVE_MS,
+  parseClientMessage,
+  type Reply,
+  type Request,
+  REQUEST_ATTEMPTS,
+  REQUEST_RETRY_MS,
+} from "../lib/control.ts";
+import { type ChannelAction, ControlChannel } from "../lib/control_channel.ts";
+import { BUSY_TEXT, MAX_PAYLOAD } from "../lib/datagram.ts";
+import { LineEditor, visibleLength } from "../lib/line_editor.ts";
+import { DaemonLink, DaemonUnreachableError } from "../client.ts";
+
+// ---------------------------------------------------------------------------
+// The flow (SPEC §8), in isolation
+
+/** The flow's actions as readable lines: outputs as scripted text. */
+function show(actions: FlowAction[]): string[] {
+  return actions.map((action) => {
+    switch (action.type) {
+      case "request":
+        return `→ ${JSON.stringify(action.command)}`;
+      case "output":
+        return renderText(action.output);
+      case "exit":
+        return `exit ${action.code}`;
+    }
+  });
+}
+
+function okReply(extra: { state?: DaemonState; msgId?: number } = {}): Reply {
+  return { v: 1, re: 0, ok: true, ...extra };
+}
+
+function errReply(error: string): Reply {
+  return { v: 1, re: 0, ok: false, error };
+}
+
+const MENU = "? menu: 1 = start a new chat, 2 = wait for invitations, q = quit";
+const CHAT = "? chat: type a message, /leave = leave the chat, q = quit";
+const ANSWER = "? answer: y = accept, n = decline, q = quit";
+const BOB = { ip: "127.0.0.2", port: 7777, name: "bob" };
+
+/** A flow that has probed and connected as alice, its actions taken. */
+function connected(
+  state: DaemonState = { phase: "idle" },
+  options: Partial<FlowOptions> = {},
+): { flow: ClientFlow; lines: string[] } {
+  const flow = new ClientFlow({
+    ip: "127.0.0.1",
+    port: 7778,
+    name: "alice",
+    ...options,
+  });
+  flow.start();
+  flow.onReply({ cmd: "ping" }, errReply("Not connected: send connect first"));
+  flow.takeActions();
+  flow.onReply({ cmd: "connect", name: "alice" }, okReply({ state }));
+  return { flow, lines: show(flow.takeActions()) };
+}
+
+/** A flow in a chat with bob (alice invited him). */
+function inChat(): ClientFlow {
+  const { flow } = connected();
+  flow.onLine("1");
+  flow.onLine("127.0.0.2");
+  flow.onEvent({ type: "chat-started", ...BOB });
+  flow.takeActions();
+  return flow;
+}
+
+Deno.test("flow: the daemon is probed before the name is asked (§8.1)", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.1", port: 7778 });
+  flow.start();
+  deepStrictEqual(show(flow.takeActions()), ['→ {"cmd":"ping"}']);
+  strictEqual(flow.ask, undefined);
+  // Any reply, even "not connected", proves the daemon runs.
+  flow.onReply({ cmd: "ping" }, errReply("Not connected: send connect first"));
+  deepStrictEqual(show(flow.takeActions()), [
+    "? name: your user name (q = quit)",
+  ]);
+  strictEqual(flow.ask, "name");
+});
+
+Deno.test("flow: a bad or empty name is refused and asked again (§2.3, §8.1)", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.1", port: 7778 });
+  flow.start();
+  flow.onReply({ cmd: "ping" }, okReply());
+  flow.takeActions();
+  strictEqual(flow.onLine("   "), false);
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: User name must not be empty: type a name such as alice",
+    "? name: your user name (q = quit)",
+  ]);
+  strictEqual(flow.onLine("x".repeat(33)), false);
+  match(show(flow.takeActions())[0], /^error: User name is 33 characters/);
+  strictEqual(flow.onLine("zoë"), false);
+  match(show(flow.takeActions())[0], /^error: User name must be plain ASCII/);
+  strictEqual(flow.onLine(" carol "), true);
+  deepStrictEqual(show(flow.takeActions()), [
+    '→ {"cmd":"connect","name":"carol"}',
+  ]);
+});
+
+Deno.test("flow: --name skips the question; connected, then the menu (§8.3)", () => {
+  const { flow, lines } = connected();
+  deepStrictEqual(lines, ["connected to 127.0.0.1:7778 as alice", MENU]);
+  strictEqual(flow.ask, "menu");
+  strictEqual(flow.name, "alice");
+  strictEqual(flow.connected, true);
+});
+
+Deno.test("flow: a pending invitation at connect is shown and asked about (§8.2)", () => {
+  const { flow, lines } = connected({ phase: "invited", peer: BOB });
+  deepStrictEqual(lines, [
+    "connected to 127.0.0.1:7778 as alice",
+    "invitation from bob at 127.0.0.2",
+    ANSWER,
+  ]);
+  strictEqual(flow.ask, "answer");
+  // The same invitation as an event as well is not asked twice.
+  flow.onEvent({ type: "invitation", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onLine("y");
+  deepStrictEqual(show(flow.takeActions()), ['→ {"cmd":"accept"}']);
+  flow.onEvent({ type: "chat-started", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), [
+    "chat started with bob at 127.0.0.2",
+    CHAT,
+  ]);
+});
+
+Deno.test("flow: connecting during a chat goes straight into it", () => {
+  const { flow, lines } = connected({ phase: "established", peer: BOB });
+  deepStrictEqual(lines, [
+    "connected to 127.0.0.1:7778 as alice",
+    "chat started with bob at 127.0.0.2",
+    CHAT,
+  ]);
+  strictEqual(flow.ask, "chat");
+});
+
+Deno.test("flow: a refused connect is fatal (exit 1)", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.1", port: 7778, name: "alice" });
+  flow.start();
+  flow.onReply({ cmd: "ping" }, okReply());
+  flow.takeActions();
+  flow.onReply(
+    { cmd: "connect", name: "alice" },
+    errReply("Another client (127.0.0.1:4000) is connected to this daemon"),
+  );
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: Another client (127.0.0.1:4000) is connected to this daemon",
+    "bye",
+    "exit 1",
+  ]);
+  strictEqual(flow.done, true);
+});
+
+Deno.test("flow: start a new chat asks the IP, validates it and invites (§8.3)", () => {
+  const { flow } = connected();
+  strictEqual(flow.onLine("3"), false);
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: Type 1 to start a new chat, 2 to wait for invitations or q to quit",
+    MENU,
+  ]);
+  flow.onLine("1");
+  deepStrictEqual(show(flow.takeActions()), [
+    "? ip: IPv4 address of the user to invite, e.g. 127.0.0.2 (empty = back to menu, q = quit)",
+  ]);
+  strictEqual(flow.onLine("127.0.0.256"), false);
+  match(show(flow.takeActions())[0], /^error: "127\.0\.0\.256" is not an IPv4/);
+  flow.onLine("127.0.0.2");
+  deepStrictEqual(show(flow.takeActions()), [
+    "inviting 127.0.0.2",
+    '→ {"cmd":"invite","ip":"127.0.0.2"}',
+  ]);
+  strictEqual(flow.ask, undefined);
+  flow.onReply({ cmd: "invite", ip: "127.0.0.2" }, okReply());
+  flow.onEvent({ type: "chat-started", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), [
+    "chat started with bob at 127.0.0.2",
+    CHAT,
+  ]);
+});
+
+Deno.test("flow: an IP with a port invites that port", () => {
+  const { flow } = connected();
+  flow.onLine("1");
+  flow.takeActions();
+  flow.onLine("127.0.0.2:7790");
+  deepStrictEqual(show(flow.takeActions()), [
+    "inviting 127.0.0.2:7790",
+    '→ {"cmd":"invite","ip":"127.0.0.2","port":7790}',
+  ]);
+});
+
+Deno.test("flow: declined, busy and no-answer return to the menu (§4.4, §4.6, §4.8)", () => {
+  const cases: [ControlEvent, string][] = [
+    [{ type: "declined", ...BOB }, "declined by bob at 127.0.0.2"],
+    [
+      { type: "busy", ip: "127.0.0.2", port: 7777, text: BUSY_TEXT },
+      "busy: User already in another chat",
+    ],
+    [
+      { type: "no-answer", ip: "127.0.0.2", port: 7777 },
+      "no answer from 127.0.0.2",
+    ],
+  ];
+  for (const [event, line] of cases) {
+    const { flow } = connected();
+    flow.onLine("1");
+    flow.onLine("127.0.0.2");
+    flow.takeActions();
+    flow.onEvent(event);
+    deepStrictEqual(show(flow.takeActions()), [line, MENU]);
+  }
+});
+
+Deno.test("flow: an invite the daemon refuses returns to the menu with its message", () => {
+  const { flow } = connected();
+  flow.onLine("1");
+  flow.onLine("127.0.0.1");
+  flow.takeActions();
+  flow.onReply(
+    { cmd: "invite", ip: "127.0.0.1" },
+    errReply(
+      "127.0.0.1:7777 is this daemon: invite another user's daemon IP address",
+    ),
+  );
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: 127.0.0.1:7777 is this daemon: invite another user's daemon IP address",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: /leave while inviting cancels the invitation", () => {
+  const { flow } = connected();
+  flow.onLine("1");
+  flow.onLine("127.0.0.2");
+  flow.takeActions();
+  strictEqual(flow.onLine("hello?"), false);
+  flow.takeActions();
+  flow.onLine("/leave");
+  deepStrictEqual(show(flow.takeActions()), [
+    "invitation to 127.0.0.2 cancelled",
+    '→ {"cmd":"leave"}',
+    MENU,
+  ]);
+});
+
+Deno.test("flow: waiting for invitations idles until one arrives (§8.3)", () => {
+  const { flow } = connected();
+  flow.onLine("2");
+  deepStrictEqual(show(flow.takeActions()), [
+    "waiting for invitations",
+    '→ {"cmd":"wait"}',
+  ]);
+  strictEqual(flow.ask, undefined);
+  flow.onReply({ cmd: "wait" }, okReply({ state: { phase: "idle" } }));
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onEvent({ type: "invitation", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), [
+    "invitation from bob at 127.0.0.2",
+    ANSWER,
+  ]);
+  strictEqual(flow.onLine("maybe"), false);
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: Type y to accept the invitation, n to decline it or q to quit",
+    ANSWER,
+  ]);
+  flow.onLine("n");
+  deepStrictEqual(show(flow.takeActions()), [
+    '→ {"cmd":"decline"}',
+    "declined invitation from bob at 127.0.0.2",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: an invitation pending when wait is answered is asked about (§8.2)", () => {
+  const { flow } = connected();
+  flow.onLine("2");
+  flow.takeActions();
+  flow.onReply(
+    { cmd: "wait" },
+    okReply({ state: { phase: "invited", peer: BOB } }),
+  );
+  deepStrictEqual(show(flow.takeActions()), [
+    "invitation from bob at 127.0.0.2",
+    ANSWER,
+  ]);
+});
+
+Deno.test("flow: a withdrawn invitation returns to the menu", () => {
+  const { flow } = connected({ phase: "invited", peer: BOB });
+  flow.onEvent({ type: "invitation-ended", ...BOB, reason: "withdrawn" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "invitation from bob at 127.0.0.2 withdrawn",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: an accept that fails returns to the menu", () => {
+  const { flow } = connected({ phase: "invited", peer: BOB });
+  flow.onLine("yes");
+  flow.takeActions();
+  flow.onReply({ cmd: "accept" }, errReply("There is no invitation to accept"));
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: There is no invitation to accept",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: chat lines are sent; sent, delivered, retransmitted are shown (§8.5)", () => {
+  const flow = inChat();
+  strictEqual(flow.onLine("hi bob"), true);
+  deepStrictEqual(show(flow.takeActions()), [
+    '→ {"cmd":"send","text":"hi bob"}',
+  ]);
+  flow.onReply({ cmd: "send", text: "hi bob" }, okReply({ msgId: 1 }));
+  flow.onEvent({ type: "retransmitted", id: 1, attempt: 1 });
+  flow.onEvent({ type: "delivered", id: 1 });
+  flow.onEvent({ type: "message", name: "bob", text: "hi alice" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #1: hi bob",
+    "retransmitted #1 (attempt 2)",
+    "delivered #1",
+    "bob: hi alice",
+  ]);
+  // Empty lines are not messages.
+  strictEqual(flow.onLine(""), true);
+  deepStrictEqual(show(flow.takeActions()), []);
+});
+
+Deno.test("flow: news of a message that arrives before its send reply waits for it", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onLine("two");
+  flow.takeActions();
+  flow.onEvent({ type: "delivered", id: 4 });
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 4 }));
+  deepStrictEqual(show(flow.takeActions()), ["sent #4: one", "delivered #4"]);
+  flow.onEvent({ type: "delivered", id: 5 });
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 5 }));
+  deepStrictEqual(show(flow.takeActions()), ["sent #5: two", "delivered #5"]);
+});
+
+Deno.test("flow: a non-ASCII or too long message is refused locally, nothing sent (§2.3, §2.5)", () => {
+  const flow = inChat();
+  strictEqual(flow.onLine("héllo"), false);
+  deepStrictEqual(show(flow.takeActions()), [
+    'not sent: Message contains the non-ASCII character "é"; SIMP carries ASCII only: héllo',
+  ]);
+  strictEqual(flow.onLine("x".repeat(MAX_PAYLOAD + 1)), false);
+  const [line] = show(flow.takeActions());
+  match(line, /^not sent: Message is 65469 bytes long; the limit is 65468/);
+  strictEqual(flow.ask, "chat");
+});
+
+Deno.test("flow: a message too long for the send request datagram is refused (§9)", () => {
+  // SIMP allows it, but the JSON request around it would not fit in UDP.
+  const text = "x".repeat(MAX_PAYLOAD);
+  match(sendProblem(text)!, /^Message is too long to hand to the daemon/);
+  // Escaped characters count as JSON makes them.
+  match(sendProblem("\x01".repeat(20_000))!, /too long to hand to the daemon/);
+  const fits = "x".repeat(MAX_CONTROL_DATAGRAM - 100);
+  strictEqual(sendProblem(fits), undefined);
+});
+
+Deno.test("flow: a send the daemon refuses is reported with its text", () => {
+  const flow = inChat();
+  flow.onLine("hello");
+  flow.takeActions();
+  flow.onReply(
+    { cmd: "send", text: "hello" },
+    errReply(
+      "Send queue is full (64 messages waiting): wait until some are delivered",
+    ),
+  );
+  deepStrictEqual(show(flow.takeActions()), [
+    "not sent: Send queue is full (64 messages waiting): wait until some are delivered: hello",
+  ]);
+});
+
+Deno.test("flow: /leave leaves and returns to the menu after chat-closed (§6.1)", () => {
+  const flow = inChat();
+  flow.onLine("/leave");
+  deepStrictEqual(show(flow.takeActions()), [
+    "leaving the chat",
+    '→ {"cmd":"leave"}',
+  ]);
+  strictEqual(flow.ask, undefined);
+  flow.onReply({ cmd: "leave" }, okReply());
+  flow.onEvent({ type: "chat-closed", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), ["chat closed", MENU]);
+});
+
+Deno.test("flow: peer-left and peer-lost list the undelivered messages (§5.5, §6.1)", () => {
+  for (const type of ["peer-left", "peer-lost"] as const) {
+    const flow = inChat();
+    flow.onEvent({
+      type,
+      ...BOB,
+      undelivered: [{ id: 3, text: "are you there?" }, {
+        id: 4,
+        text: "hello?",
+      }],
+    });
+    deepStrictEqual(show(flow.takeActions()), [
+      type === "peer-left"
+        ? "bob left the chat"
+        : "lost contact with bob at 127.0.0.2",
+      "undelivered #3: are you there?",
+      "undelivered #4: hello?",
+      MENU,
+    ]);
+  }
+});
+
+Deno.test("flow: q quits at any point; in a chat it sends quit (§8.4)", () => {
+  // At the name question: nothing to tell the daemon.
+  const asking = new ClientFlow({ ip: "127.0.0.1", port: 7778 });
+  asking.start();
+  asking.onReply({ cmd: "ping" }, okReply());
+  asking.takeActions();
+  asking.onLine("q");
+  deepStrictEqual(show(asking.takeActions()), ["bye", "exit 0"]);
+
+  for (const flow of [connected().flow, inChat()]) {
+    flow.onLine(" q ");
+    deepStrictEqual(show(flow.takeActions()), ['→ {"cmd":"quit"}']);
+    strictEqual(flow.connected, false);
+    flow.onReply({ cmd: "quit" }, okReply());
+    deepStrictEqual(show(flow.takeActions()), ["bye", "exit 0"]);
+  }
+});
+
+Deno.test("flow: q while waiting and the end of input quit too (§8.4)", () => {
+  const { flow } = connected();
+  flow.onLine("2");
+  flow.takeActions();
+  flow.onLine("q");
+  deepStrictEqual(show(flow.takeActions()), ['→ {"cmd":"quit"}']);
+
+  const chat = inChat();
+  chat.onEof();
+  deepStrictEqual(show(chat.takeActions()), ['→ {"cmd":"quit"}']);
+  chat.onEof(); // twice changes nothing
+  deepStrictEqual(show(chat.takeActions()), []);
+});
+
+Deno.test("flow: the end of input before the daemon answered waits for the answer", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.1", port: 7778, name: "alice" });
+  flow.start();
+  flow.takeActions();
+  flow.onEof();
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onReply({ cmd: "ping" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 0"]);
+
+  const dead = new ClientFlow({ ip: "127.0.0.1", port: 7778, name: "alice" });
+  dead.start();
+  dead.onEof();
+  dead.onUnreachable();
+  deepStrictEqual(show(dead.takeActions()).slice(-2), ["bye", "exit 1"]);
+});
+
+Deno.test("flow: Ctrl+C quits at once, even before the daemon answered (§8.4)", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.1", port: 7778, name: "alice" });
+  flow.start();
+  flow.takeActions();
+  flow.quit();
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 0"]);
+});
+
+Deno.test("flow: daemon-stopping ends the client with exit 1", () => {
+  const flow = inChat();
+  flow.onEvent({ type: "daemon-stopping" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "daemon is stopping",
+    "bye",
+    "exit 1",
+  ]);
+});
+
+Deno.test("flow: an unreachable daemon is named with the command to start it (§8.1)", () => {
+  const flow = new ClientFlow({ ip: "127.0.0.2", port: 7778, name: "bob" });
+  flow.start();
+  flow.takeActions();
+  flow.onUnreachable();
+  const actions = flow.takeActions();
+  deepStrictEqual(show(actions), [
+    "error: Daemon not reachable at 127.0.0.2:7778 — is `simp daemon 127.0.0.2` running?",
+    "bye",
+    "exit 1",
+  ]);
+  deepStrictEqual(actions[0], {
+    type: "output",
+    output: {
+      type: "error",
+      message:
+        "Daemon not reachable at 127.0.0.2:7778 — is `simp daemon 127.0.0.2` running?",
+      fatal: true,
+    },
+  });
+  strictEqual(
+    unreachableMessage("127.0.0.3", 7000),
+    "Daemon not reachable at 127.0.0.3:7000 — is `simp daemon 127.0.0.3 --client-port 7000` running?",
+  );
+});
+
+Deno.test("flow: an invitation while at the menu is asked about at once", () => {
+  const { flow } = connected();
+  flow.onEvent({ type: "invitation", ip: "127.0.0.3", port: 7777, name: "" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "invitation from 127.0.0.3",
+    ANSWER,
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+Deno.test("render: text lines are one line, control characters escaped", () => {
+  strictEqual(
+    renderText({ type: "message", name: "bob", text: "a\nb\x1b[2J\tc" }),
+    "bob: a\\nb\\x1b[2J\\tc",
+  );
+  strictEqual(printable("ok ~ �"), "ok ~ �");
+  strictEqual(formatPeer("", "127.0.0.2", 7790), "127.0.0.2:7790");
+});
+
+Deno.test("render: --json prints each output as one JSON object", () => {
+  const outputs: Output[] = [
+    { type: "prompt", ask: "menu" as Ask, text: "1 = …" },
+    { type: "message", name: "bob", text: "line\nbreak" },
+    { type: "retransmitted", id: 2, attempt: 3 },
+    { type: "error", message: "Boom", fatal: true },
+  ];
+  for (const output of outputs) {
+    const line = renderJson(output);
+    ok(!line.includes("\n"));
+    deepStrictEqual(JSON.parse(line), output);
+  }
+});
+
+Deno.test("render: invitation targets are IP or IP:PORT", () => {
+  deepStrictEqual(parseTarget("127.0.0.2"), { ip: "127.0.0.2", port: 7777 });
+  deepStrictEqual(parseTarget("10.0.0.1:9000"), { ip: "10.0.0.1", port: 9000 });
+  match(parseTarget("localhost") as string, /is not an IPv4 address/);
+  match(parseTarget("1.2.3.4:0") as string, /Port 0 is out of range/);
+  match(parseTarget("1.2.3.4:") as string, /is not an IPv4 address/);
+});
+
+// ---------------------------------------------------------------------------
+// The control channel (SPEC §9), in virtual time
+
+function transmitted(actions: ChannelAction[]): (Request | { ack: number })[] {
+  return actions.flatMap((a) =>
+    a.type === "transmit" ? [a.message as Request | { ack: number }] : []
+  );
+}
+
+function reply(id: number, extra: Record<string, unknown> = {}): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({ v: 1, re: id, ok: true, ...extra }),
+  );
+}
+
+function eventBytes(ev: number, event: ControlEvent): Uint8Array {
+  return encodeControl({ v: 1, ev, event });
+}
+
+Deno.test("channel: a request is resent every REQUEST_RETRY_MS with the same id until answered (§9)", () => {
+  const channel = new ControlChannel();
+  const id = channel.request({ cmd: "connect", name: "alice" }, 0);
+  deepStrictEqual(transmitted(channel.takeActions()), [
+    { cmd: "connect", name: "alice", v: 1, id },
+  ]);
+  strictEqual(channel.nextTimeout(), REQUEST_RETRY_MS);
+  channel.tick(REQUEST_RETRY_MS - 1);
+  deepStrictEqual(channel.takeActions(), []);
+  channel.tick(REQUEST_RETRY_MS);
+  deepStrictEqual(transmitted(channel.takeActions()), [
+    { cmd: "connect", name: "alice", v: 1, id },
+  ]);
+  channel.receive(reply(id, { state: { phase: "idle" } }), 400);
+  const [answer] = channel.takeActions();
+  strictEqual(answer.type, "reply");
+  strictEqual(channel.busy, false);
+  strictEqual(channel.nextTimeout(), undefined);
+});
+
+Deno.test("channel: after REQUEST_ATTEMPTS sendings without a reply the daemon is unreachable", () => {
+  const channel = new ControlChannel();
+  channel.request({ cmd: "ping" }, 0);
+  let sent = transmitted(channel.takeActions()).length;
+  let now = 0;
+  for (;;) {
+    now = channel.nextTimeout()!;
+    channel.tick(now);
+    const actions = channel.takeActions();
+    sent += transmitted(actions).length;
+    if (actions.some((a) => a.type === "unreachable")) break;
+  }
+  strictEqual(sent, REQUEST_ATTEMPTS);
+  strictEqual(now, REQUEST_ATTEMPTS * REQUEST_RETRY_MS);
+  strictEqual(channel.stopped, true);
+  strictEqual(channel.nextTimeout(), undefined);
+});
+
+Deno.test("channel: requests go one at a time, in order (messages keep their order)", () => {
+  const channel = new ControlChannel();
+  const a = channel.request({ cmd: "send", text: "one" }, 0);
+  const b = channel.request({ cmd: "send", text: "two" }, 0);
+  deepStrictEqual(
+    transmitted(channel.takeActions()).map((r) => "id" in r && r.id),
+    [a],
+  );
+  channel.receive(reply(a, { msgId: 1 }), 10);
+  const actions = channel.takeActions();
+  deepStrictEqual(actions.map((x) => x.type), ["reply", "transmit"]);
+  deepStrictEqual(transmitted(actions).map((r) => "id" in r && r.id), [b]);
+});
+
+Deno.test("channel: a late duplicate reply is ignored", () => {
+  const channel = new ControlChannel();
+  const a = channel.request({ cmd: "ping" }, 0);
+  channel.receive(reply(a), 1);
+  channel.takeActions();
+  const b = channel.request({ cmd: "wait" }, 2);
+  channel.takeActions();
+  channel.receive(reply(a), 3);
+  deepStrictEqual(channel.takeActions().map((x) => x.type), ["malformed"]);
+  channel.receive(reply(b), 4);
+  deepStrictEqual(channel.takeActions().map((x) => x.type), ["reply"]);
+});
+
+Deno.test("channel: events are delivered once, in order, and acknowledged cumulatively (§9)", () => {
+  const channel = new ControlChannel();
+  const message = (text: string): ControlEvent => ({
+    type: "message",
+    name: "bob",
+    text,
+  });
+  const order: number[] = [2, 1, 1, 4, 3, 2];
+  const delivered: string[] = [];
+  const acks: number[] = [];
+  for (const ev of order) {
+    channel.receive(eventBytes(ev, message(`m${ev}`)), 0);
+    for (const action of channel.takeActions()) {
+      if (action.type === "event") {
+        delivered.push((action.event as { text: string }).text);
+      }
+      if (action.type === "transmit" && "ack" in action.message) {
+        acks.push(action.message.ack);
+      }
+    }
+  }
+  deepStrictEqual(delivered, ["m1", "m2", "m3", "m4"]);
+  deepStrictEqual(acks, [0, 2, 2, 2, 4, 4]);
+  strictEqual(channel.delivered, 4);
+});
+
+Deno.test("channel: a new connect starts the event numbering again", () => {
+  const channel = new ControlChannel();
+  channel.receive(eventBytes(1, { type: "daemon-stopping" }), 0);
+  channel.takeActions();
+  strictEqual(channel.delivered, 1);
+  channel.request({ cmd: "connect", name: "alice" }, 1);
+  strictEqual(channel.delivered, 0);
+});
+
+Deno.test("channel: with keep-alive on, a ping follows KEEPALIVE_MS of silence; its reply is internal (§7.2)", () => {
+  const channel = new ControlChannel();
+  channel.setKeepAlive(true, 0);
+  strictEqual(channel.nextTimeout(), KEEPALIVE_MS);
+  channel.tick(KEEPALIVE_MS);
+  const [ping] = transmitted(channel.takeActions()) as Request[];
+  strictEqual(ping.cmd, "ping");
+  channel.receive(
+    reply(ping.id, { state: { phase: "idle" } }),
+    KEEPALIVE_MS + 5,
+  );
+  deepStrictEqual(channel.takeActions(), []);
+  strictEqual(channel.nextTimeout(), 2 * KEEPALIVE_MS + 5);
+  channel.setKeepAlive(false, KEEPALIVE_MS + 6);
+  strictEqual(channel.nextTimeout(), undefined);
+});
+
+Deno.test("channel: a refused keep-alive ping means the daemon dropped this client", () => {
+  const channel = new ControlChannel();
+  channel.setKeepAlive(true, 0);
+  channel.tick(KEEPALIVE_MS);
+  const [ping] = transmitted(channel.takeActions()) as Request[];
+  channel.receive(
+    new TextEncoder().encode(JSON.stringify({
+      v: 1,
+      re: ping.id,
+      ok: false,
+      error: "Not connected: send connect first",
+    })),
+    KEEPALIVE_MS + 1,
+  );
+  deepStrictEqual(channel.takeActions(), [
+    { type: "slot-lost", error: "Not connected: send connect first" },
+  ]);
+});
+
+Deno.test("flow: losing the daemon slot is fatal with a message saying what to do", () => {
+  const flow = inChat();
+  flow.onSlotLost("Not connected: send connect first");
+  deepStrictEqual(show(flow.takeActions()), [
+    "error: The daemon at 127.0.0.1:7778 no longer counts this client as connected (Not connected: send connect first): start the client again",
+    "bye",
+    "exit 1",
+  ]);
+});
+
+Deno.test("channel: garbage from the daemon is reported and ignored", () => {
+  const channel = new ControlChannel();
+  channel.receive(new TextEncoder().encode("{nope"), 0);
+  channel.receive(new TextEncoder().encode('{"v":2,"re":1,"ok":true}'), 0);
+  deepStrictEqual(channel.takeActions().map((a) => a.type), [
+    "malformed",
+    "malformed",
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// The line editor
+
+Deno.test("line editor: typing, backspace, Ctrl+U, Ctrl+W and Enter", () => {
+  const editor = new LineEditor();
+  deepStrictEqual(editor.feed("helo\x7flo"), [{ type: "changed" }]);
+  strictEqual(editor.buffer, "hello");
+  editor.feed(" big world\x17");
+  strictEqual(editor.buffer, "hello big ");
+  editor.feed("\x15");
+  strictEqual(editor.buffer, "");
+  deepStrictEqual(editor.feed("hi\r\nyo\r"), [
+    { type: "changed" },
+    { type: "submit", line: "hi" },
+    { type: "changed" },
+    { type: "submit", line: "yo" },
+  ]);
+  strictEqual(editor.buffer, "");
+});
+
+Deno.test("line editor: Ctrl+C and Ctrl+D quit; escape sequences are ignored", () => {
+  const editor = new LineEditor();
+  deepStrictEqual(editor.feed("a\x1b[A\x1b[1;5Cb\x1bOPc"), [{
+    type: "changed",
+  }]);
+  strictEqual(editor.buffer, "abc");
+  deepStrictEqual(editor.feed("\x03"), [{ type: "quit" }]);
+  deepStrictEqual(editor.feed("\x04"), [{ type: "quit" }]);
+  editor.feed("é");
+  strictEqual(editor.buffer, "abcé");
+});
+
+Deno.test("line editor: the input line shows the end of a long text", () => {
+  const editor = new LineEditor();
+  editor.buffer = "0123456789abcdef";
+  strictEqual(editor.render("> ", 80), "\r\x1b[2K> 0123456789abcdef");
+  strictEqual(editor.render("> ", 10), "\r\x1b[2K> …abcdef");
+  strictEqual(visibleLength("\x1b[1;36mbob\x1b[0m: "), 5);
+});
+
+// ---------------------------------------------------------------------------
+// A fake daemon on a real socket, speaking lib/control.ts
+
+/** Answers requests the way the daemon would, and sends events on demand. */
+class FakeDaemon {
+  readonly conn: Deno.DatagramConn;
+  readonly received: { message: ClientMessage; from: Deno.NetAddr }[] = [];
+  /** Decides the reply fields; `null` drops the request unanswered. */
+  answer: (request: Request, copy: number) => Record<string, unknown> | null;
+  #client: Deno.NetAddr | undefined;
+  #nextEv = 1;
+  #msgId = 0;
+  #loop: Promise<void>;
+  #waiters: (() => void)[] = [];
+
+  constructor(hostname: string, port = 7778) {
+    this.conn = Deno.listenDatagram({ transport: "udp", hostname, port });
+    this.answer = (request) => this.#standard(request);
+    this.#loop = this.#run();
+  }
+
+  get requests(): Request[] {
+    return this.received.flatMap((r) => "id" in r.message ? [r.message] : []);
+  }
+
+  get acks(): number[] {
+    return this.received.flatMap((r) =>
+      "ack" in r.message && !("id" in r.message) ? [r.message.ack] : []
+    );
+  }
+
+  /** Sends an event to the client (numbered in turn unless `ev` is given). */
+  async event(event: ControlEvent, ev = this.#nextEv++): Promise<void> {
+    await this.conn.send(encodeControl({ v: 1, ev, event }), {
+      ...this.#client!,
+      transport: "udp",
+    });
+  }
+
+  /** Resolves when `predicate` holds for what was received (or fails after `ms`). */
+  async until(predicate: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!predicate()) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Fake daemon: condition not met; received ${
+            JSON.stringify(this.received.map((r) => r.message))
+          }`,
+        );
+      }
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#waiters.push(resolve);
+      const timer = setTimeout(resolve, 50);
+      await promise;
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+    await this.#loop;
+  }
+
+  #standard(request: Request): Record<string, unknown> {
+    switch (request.cmd) {
+      case "ping":
+      case "wait":
+        return this.#client
+          ? { state: { phase: "idle" } }
+          : { ok: false, error: "Not connected: send connect first" };
+      case "connect":
+        return { state: { phase: "idle" } };
+      case "send":
+        return { msgId: ++this.#msgId };
+      default:
+        return {};
+    }
+  }
+
+  async #run(): Promise<void> {
+    const copies = new Map<number, number>();
+    for (;;) {
+      let bytes: Uint8Array;
+      let from: Deno.NetAddr;
+      try {
+        const [data, addr] = await this.conn.receive();
+        bytes = data;
+        from = addr as Deno.NetAddr;
+      } catch {
+        return; // closed
+      }
+      const message = parseClientMessage(bytes);
+      this.received.push({ message, from });
+      for (const wake of this.#waiters.splice(0)) wake();
+      if (!("id" in message)) continue;
+      if (message.cmd === "connect") this.#client = from;
+      const copy = (copies.get(message.id) ?? 0) + 1;
+      copies.set(message.id, copy);
+      const fields = this.answer(message, copy);
+      if (fields === null) continue;
+      const answer = { v: 1, re: message.id, ok: true, ...fields };
+      try {
+        await this.conn.send(new TextEncoder().encode(JSON.stringify(answer)), {
+          ...from,
+          transport: "udp",
+        });
+      } catch {
+        return;
+      }
+    }
+  }
+}
+
+Deno.test("link: a lost request is retransmitted with the same id; the reply resolves it (§9)", async () => {
+  const daemon = new FakeDaemon("127.0.77.200");
+  // The first two copies of every request are "lost".
+  daemon.answer = (request, copy) =>
+    copy <= 2 ? null : { state: { phase: "idle" }, echo: request.cmd };
+  const link = DaemonLink.open("127.0.77.200", 7778, { retryMs: 30 });
+  try {
+    const answer = await link.request({ cmd: "connect", name: "alice" });
+    strictEqual(answer.ok, true);
+    const ids = daemon.requests.map((r) => r.id);
+    strictEqual(ids.length, 3);
+    deepStrictEqual(new Set(ids).size, 1);
+  } finally {
+    await link.close();
+    await daemon.close();
+  }
+});
+
+Deno.test("link: duplicate and reordered events are delivered once, in order, acked cumulatively", async () => {
+  const daemon = new FakeDaemon("127.0.77.201");
+  const got: number[] = [];
+  const link = DaemonLink.open("127.0.77.201", 7778, {
+    onEvent: (_event, ev) => got.push(ev),
+  });
+  try {
+    await link.request({ cmd: "connect", name: "alice" });
+    const hello: ControlEvent = { type: "message", name: "bob", text: "hi" };
+    for (const ev of [2, 1, 1, 3]) {
+      await daemon.event(hello, ev);
+      await daemon.until(() =>
+        daemon.acks.length >= 1 + [2, 1, 1, 3].indexOf(ev)
+      );
+    }
+    await daemon.until(() => daemon.acks.length === 4);
+    deepStrictEqual(got, [1, 2, 3]);
+    deepStrictEqual(daemon.acks, [0, 2, 2, 3]);
+    strictEqual(link.delivered, 3);
+  } finally {
+    await link.close();
+    await daemon.close();
+  }
+});
+
+Deno.test("link: a daemon that never answers rejects with the address and the command to run", async () => {
+  const daemon = new FakeDaemon("127.0.77.202");
+  daemon.answer = () => null;
+  let reported: Error | undefined;
+  const link = DaemonLink.open("127.0.77.202", 7778, {
+    retryMs: 20,
+    attempts: 3,
+    onUnreachable: (error) => reported = error,
+  });
+  try {
+    await rejects(
+      link.request({ cmd: "ping" }),
+      (error: Error) => {
+        ok(error instanceof DaemonUnreachableError);
+        strictEqual(
+          error.message,
+          "Daemon not reachable at 127.0.77.202:7778 — is `simp daemon 127.0.77.202` running?",
+        );
+        return true;
+      },
+    );
+    strictEqual(daemon.requests.length, 3);
+    ok(reported instanceof DaemonUnreachableError);
+  } finally {
+    await link.close();
+    await daemon.close();
+  }
+});
+
+Deno.test("link: keep-alive pings reach the daemon while idle (§7.2)", async () => {
+  const daemon = new FakeDaemon("127.0.77.203");
+  const link = DaemonLink.open("127.0.77.203", 7778, { keepAliveMs: 40 });
+  try {
+    await link.request({ cmd: "connect", name: "alice" });
+    link.setKeepAlive(true);
+    await daemon.until(() =>
+      daemon.requests.filter((r) => r.cmd === "ping").length >= 2
+    );
+    link.setKeepAlive(false);
+  } finally {
+    await link.close();
+    await daemon.close();
+  }
+});
+
+Deno.test("link: datagrams from other addresses than the daemon's are ignored", async () => {
+  const daemon = new FakeDaemon("127.0.77.204");
+  const intruder = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.77.204",
+    port: 0,
+  });
+  const got: ControlEvent[] = [];
+  const link = DaemonLink.open("127.0.77.204", 7778, {
+    onEvent: (event) => got.push(event),
+  });
+  try {
+    await link.request({ cmd: "connect", name: "alice" });
+    await intruder.send(
+      encodeControl({ v: 1, ev: 1, event: { type: "daemon-stopping" } }),
+      { ...link.localAddress, transport: "udp" },
+    );
+    await daemon.event({ type: "message", name: "bob", text: "real" });
+    await daemon.until(() => daemon.acks.length === 1);
+    deepStrictEqual(got, [{ type: "message", name: "bob", text: "real" }]);
+  } finally {
+    intruder.close();
+    await link.close();
+    await daemon.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// `mod.ts client` in scripted mode, as a subprocess
+
+const ROOT = new URL("..", import.meta.url);
+
+/** A scripted client process with line-wise access to its stdout. */
+class ClientProcess {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #reading: Promise<void>;
+  #stderr: Promise<string>;
+
+  constructor(args: string[]) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "mod.ts", "client", ...args],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#stdin = this.child.stdin.getWriter();
+    this.#reading = this.#read();
+    this.#stderr = new Response(this.child.stderr).text();
+  }
+
+  async write(...lines: string[]): Promise<void> {
+    await this.#stdin.write(
+      new TextEncoder().encode(lines.map((l) => l + "\n").join("")),
+    );
+  }
+
+  /** Resolves when a stdout line matches `pattern`. */
+  async expect(pattern: RegExp | string, ms = 5000): Promise<string> {
+    const test = (line: string) =>
+      typeof pattern === "string" ? line === pattern : pattern.test(line);
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.lines.find(test);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `No line ${pattern} in client output:\n${this.lines.join("\n")}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Closes stdin and waits for the exit; returns the code and stderr. */
+  async finish(): Promise<{ code: number; stderr: string }> {
+    try {
+      await this.#stdin.close();
+    } catch {
+      // Already gone.
+    }
+    const { code } = await this.child.status;
+    await this.#reading;
+    return { code, stderr: await this.#stderr };
+  }
+
+  async #read(): Promise<void> {
+    let rest = "";
+    for await (
+      const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      this.lines.push(...parts);
+    }
+  }
+}
+
+Deno.test("mod.ts client: no daemon → exit 1 naming the address and the command (§8.1)", async () => {
+  const client = new ClientProcess(["127.0.77.210", "--name", "alice"]);
+  const { code, stderr } = await client.finish();
+  strictEqual(code, 1);
+  ok(
+    stderr.includes(
+      "simp: Daemon not reachable at 127.0.77.210:7778 — is `simp daemon 127.0.77.210` running?",
+    ),
+    stderr,
+  );
+  deepStrictEqual(client.lines, [
+    "error: Daemon not reachable at 127.0.77.210:7778 — is `simp daemon 127.0.77.210` running?",
+    "bye",
+  ]);
+});
+
+Deno.test("mod.ts client: a scripted session reads answers only when asked (§8)", async () => {
+  const daemon = new FakeDaemon("127.0.77.211");
+  const client = new ClientProcess(["127.0.77.211", "--name", "alice"]);
+  try {
+    await client.expect(MENU);
+    // Everything at once: the "y" must wait for the invitation.
+    await client.write("2", "y");
+    await client.expect("waiting for invitations");
+    await daemon.until(() => daemon.requests.some((r) => r.cmd === "wait"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ok(!daemon.requests.some((r) => r.cmd === "accept"), "y read too early");
+    await daemon.event({ type: "invitation", ...BOB });
+    await client.expect("invitation from bob at 127.0.0.2");
+    await daemon.until(() => daemon.requests.some((r) => r.cmd === "accept"));
+    await daemon.event({ type: "chat-started", ...BOB });
+    await client.expect(CHAT);
+    await client.write("hi bob", "héllo");
+    await client.expect("sent #1: hi bob");
+    await client.expect(/^not sent: .*non-ASCII.*: héllo$/);
+    await daemon.event({ type: "delivered", id: 1 });
+    await daemon.event({ type: "message", name: "bob", text: "hi alice" });
+    await client.expect("bob: hi alice");
+    await client.write("q");
+    const { code } = await client.finish();
+    strictEqual(code, 0);
+    const sends = daemon.requests.filter((r) => r.cmd === "send");
+    deepStrictEqual(sends.map((r) => "text" in r && r.text), ["hi bob"]);
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+    ok(client.lines.includes("delivered #1"));
+    strictEqual(client.lines.at(-1), "bye");
+  } finally {
+    await client.finish();
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: end of input quits like q (§8.4)", async () => {
+  const daemon = new FakeDaemon("127.0.77.212");
+  const client = new ClientProcess(["127.0.77.212", "--name", "alice"]);
+  try {
+    await client.expect(MENU);
+    const { code } = await client.finish();
+    strictEqual(code, 0);
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+  } finally {
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client --json: one JSON object per line", async () => {
+  const daemon = new FakeDaemon("127.0.77.213");
+  const client = new ClientProcess(["127.0.77.213", "--json"]);
+  try {
+    await client.expect(
+      '{"type":"prompt","ask":"name","text":"your user name (q = quit)"}',
+    );
+    await client.write("carol");
+    await client.expect(/"type":"connected"/);
+    await client.write("1", "127.0.0.9");
+    await client.expect('{"type":"inviting","ip":"127.0.0.9","port":7777}');
+    await daemon.event({
+      type: "busy",
+      ip: "127.0.0.9",
+      port: 7777,
+      text: BUSY_TEXT,
+    });
+    await client.expect(
+      `{"type":"busy","ip":"127.0.0.9","port":7777,"text":"${BUSY_TEXT}"}`,
+    );
+    await client.write("q");
+    const { code } = await client.finish();
+    strictEqual(code, 0);
+    for (const line of client.lines) JSON.parse(line);
+    deepStrictEqual(JSON.parse(client.lines[1]), {
+      type: "connected",
+      ip: "127.0.77.213",
+      port: 7778,
+      name: "carol",
+    });
+    const connect = daemon.requests.find((r) => r.cmd === "connect");
+    deepStrictEqual(connect && "name" in connect && connect.name, "carol");
+  } finally {
+    await client.finish();
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: SIGTERM quits cleanly, telling the daemon (§8.4)", async () => {
+  const daemon = new FakeDaemon("127.0.77.215");
+  const client = new ClientProcess(["127.0.77.215", "--name", "alice"]);
+  try {
+    await client.expect(MENU);
+    client.child.kill("SIGTERM");
+    const { code } = await client.finish();
+    strictEqual(code, 0);
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+  } finally {
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: daemon-stopping ends the client with exit 1", async () => {
+  const daemon = new FakeDaemon("127.0.77.214");
+  const client = new ClientProcess(["127.0.77.214", "--name", "alice"]);
+  try {
+    await client.expect(MENU);
+    await daemon.event({ type: "daemon-stopping" });
+    const { code } = await client.finish();
+    strictEqual(code, 1);
+    ok(client.lines.includes("daemon is stopping"));
+  } finally {
+    await daemon.close();
+  }
+});
