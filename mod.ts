@@ -1,7 +1,8 @@
 /**
  * simp: the reference implementation of SIMP, a one-to-one chat protocol on
- * UDP (see `docs/PROTOCOL.md`). As a library it exports the wire codec; run
- * as a program (`deno run -A mod.ts --help`) it is the `simp` command with
+ * UDP (see `docs/PROTOCOL.md`). As a library it exports the wire codec, the
+ * sans-I/O protocol engine (`Session`), the client–daemon protocol and the
+ * daemon and client themselves (`runDaemon`, `runClient`); run as a program (`deno run -A mod.ts --help`) it is the `simp` command with
  * its `daemon` and `client` subcommands.
  *
  * @example
@@ -28,10 +29,22 @@ import {
 import { setupLogging } from "./lib/log.ts";
 
 // ---------------------------------------------------------------------------
-// The library. Add the session core and daemon exports here as they land,
-// e.g. `export * from "./lib/session.ts";`.
+// The library: the wire codec, the sans-I/O protocol core, the client–daemon
+// protocol, and the daemon and client as functions.
 
 export * from "./lib/datagram.ts";
+export * from "./lib/stop_and_wait.ts";
+export * from "./lib/session.ts";
+export * from "./lib/control.ts";
+export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
+export { runClient } from "./client.ts";
+export type { ClientOptions, DaemonOptions } from "./lib/cli.ts";
+export {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "./lib/log.ts";
 
 // ---------------------------------------------------------------------------
 // The `simp` command.
