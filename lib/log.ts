@@ -224,7 +224,7 @@ function unmentionedProperties(record: LogRecord): string | undefined {
   const extra: Record<string, unknown> = {};
   let any = false;
   for (const [key, value] of Object.entries(record.properties)) {
-    if (template.includes(`{${key}}`)) continue;
+    if (mentions(template, key)) continue;
     extra[key] = value;
     any = true;
   }
@@ -234,6 +234,12 @@ function unmentionedProperties(record: LogRecord): string | undefined {
   } catch {
     return Deno.inspect(extra);
   }
+}
+
+/** Whether a message template has the placeholder `{key}` (not the escaped `{{key}}`). */
+function mentions(template: string, key: string): boolean {
+  const name = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(?<!\\{)\\{${name}\\}(?!\\})`).test(template);
 }
 
 /** JSON.stringify replacer for values JSON has no form for. */

@@ -32,6 +32,12 @@ Deno.test("log: text lines carry level, category, message and other properties",
   );
 });
 
+Deno.test("log: an escaped {{name}} in a message does not hide the property", () => {
+  const lines = collect("debug");
+  getLogger("wire").debug('CHAT "{{from}}"', { from: "127.0.77.1" });
+  ok(lines[0].includes('{"from":"127.0.77.1"}'), lines[0]);
+});
+
 Deno.test("log: control characters from peers are escaped in text lines", () => {
   const lines = collect("debug");
   getLogger("daemon").info("Invitation from {user}", { user: "e\x1b[2Jvil" });
