@@ -24,13 +24,16 @@ import type {
   DaemonState,
   Reply,
 } from "./control.ts";
-import { encodeControl, isIPv4 } from "./control.ts";
+import {
+  CONTROL_VERSION,
+  encodeControl,
+  isIPv4,
+  MAX_CONTROL_DATAGRAM,
+} from "./control.ts";
 import { checkText, checkUserName } from "./datagram.ts";
 
 export type { Command, ControlEvent, DaemonState, Reply } from "./control.ts";
-
-/** The largest UDP payload over IPv4: the bound of one control datagram. */
-export const MAX_CONTROL_DATAGRAM = 65_507;
+export { MAX_CONTROL_DATAGRAM } from "./control.ts";
 
 /** The daemon-to-daemon port a bare IP means (SPEC §1.1). */
 export const DEFAULT_PEER_PORT = 7777;
@@ -202,6 +205,8 @@ export class ClientFlow {
   #name: string | undefined;
   /** The input ended while the daemon had not answered yet. */
   #eof = false;
+  /** `undelivered` events still to come after `peer-left` or `peer-lost`. */
+  #undeliveredToCome = 0;
 
   /** Creates the flow; nothing happens before {@linkcode start}. */
   constructor(options: FlowOptions) {
@@ -395,8 +400,16 @@ export class ClientFlow {
     }
   }
 
-  /** The daemon reported `event` (in order, once: the channel sees to it). */
+  /**
+   * The daemon reported `event` (in order, once and whole: the channel sees
+   * to it).
+   */
   onEvent(event: ControlEvent): void {
+    if (this.#undeliveredToCome > 0 && event.type !== "undelivered") {
+      // The daemon sent fewer than it announced: the chat is over all the same.
+      this.#undeliveredToCome = 0;
+      this.#chatOver();
+    }
     const state = this.#state;
     if (state.kind === "done") return;
     const quitting = state.kind === "quitting";
@@ -476,10 +489,15 @@ export class ClientFlow {
           port: event.port,
           name: event.name,
         });
-        for (const { id, text } of event.undelivered) {
-          this.#output({ type: "undelivered", id, text });
+        // The undelivered messages follow, one event each; then the menu.
+        this.#undeliveredToCome = event.undelivered;
+        if (this.#undeliveredToCome === 0) this.#chatOver();
+        return;
+      case "undelivered":
+        this.#output({ type: "undelivered", id: event.id, text: event.text });
+        if (this.#undeliveredToCome > 0 && --this.#undeliveredToCome === 0) {
+          this.#chatOver();
         }
-        this.#chatOver();
         return;
       case "chat-closed":
         this.#flushEarly();
@@ -792,21 +810,30 @@ export function unreachableMessage(ip: string, port: number): string {
 /**
  * Why `text` cannot be sent as a chat message, or `undefined` when it can:
  * non-ASCII or too long for SIMP (§2.3, §2.5), or too long for the `send`
- * request datagram to the daemon once JSON-encoded.
+ * request to the daemon, which must fit in {@linkcode MAX_CONTROL_DATAGRAM}
+ * bytes once JSON-encoded (`"` and `\` take 2 bytes there, most control
+ * characters 6).
  */
 export function sendProblem(text: string): string | undefined {
   const problem = checkText(text);
   if (problem !== undefined) return problem;
-  const size = encodeControl({
-    v: 1,
+  const overhead = sendRequestSize("");
+  const room = MAX_CONTROL_DATAGRAM - overhead;
+  const size = sendRequestSize(text) - overhead;
+  if (size > room) {
+    return `Message is too long to hand to the daemon: it may be at most ${room} characters, counting each " or \\ as 2 and each control character as up to 6 (this one counts ${size}): split it into shorter messages`;
+  }
+  return undefined;
+}
+
+/** The encoded size of a `send` request for `text` with the largest id, in bytes. */
+function sendRequestSize(text: string): number {
+  return encodeControl({
+    v: CONTROL_VERSION,
     id: Number.MAX_SAFE_INTEGER,
     cmd: "send",
     text,
   }).length;
-  if (size > MAX_CONTROL_DATAGRAM) {
-    return `Message is too long to hand to the daemon in one datagram (${size} bytes encoded, the limit is ${MAX_CONTROL_DATAGRAM}): split it into shorter messages`;
-  }
-  return undefined;
 }
 
 /**

@@ -23,6 +23,10 @@
  *   every {@linkcode EVENT_RETRY_MS} until the client acknowledges them
  *   cumulatively; at most `eventWindow` are unacknowledged on the wire, the
  *   rest wait in order behind them.
+ * - An event too large for one datagram is queued as its parts
+ *   ({@linkcode splitEvent}), each an event with its own number. A message
+ *   whose parts were only partly acknowledged when the slot is freed is
+ *   kept whole, so the next client gets all of it.
  * - Events that arrive while no client is connected are kept (bounded) and
  *   sent after the next `connect` (SPEC §4.9), except those whose news the
  *   connect reply's state already gives or that only mean something to the
@@ -44,6 +48,7 @@ import {
   EVENT_RETRY_MS,
   parseClientMessage,
   type Reply,
+  splitEvent,
 } from "./control.ts";
 import { getLogger } from "./log.ts";
 import { type Address, formatAddress, SessionError } from "./session.ts";
@@ -152,6 +157,8 @@ interface Connection {
   nextEv: number;
   /** Unacknowledged events, oldest first; the first `eventWindow` are on the wire. */
   queue: QueuedEvent[];
+  /** Acknowledged parts of an event whose last part is not acknowledged yet. */
+  parts: ControlEvent[];
   replies: Map<number, Reply>;
 }
 
@@ -329,13 +336,16 @@ export class ClientLink {
   }
 
   /**
-   * An event for the client: sent at once when a client is connected, kept
-   * for the next connection otherwise (see {@linkcode keptWhileDisconnected}).
+   * An event for the client, split into parts if it is too large for one
+   * datagram ({@linkcode splitEvent}): sent at once when a client is
+   * connected, kept for the next connection otherwise (see
+   * {@linkcode keptWhileDisconnected}).
    */
   emit(event: ControlEvent, now: number): void {
+    const parts = splitEvent(event);
     const c = this.#connection;
     if (c === undefined) {
-      this.#keep([event]);
+      this.#keep(parts);
       return;
     }
     if (c.queue.length >= this.#options.maxEvents) {
@@ -344,10 +354,12 @@ export class ClientLink {
         { client: formatAddress(c.address), count: c.queue.length },
       );
       this.#release(c);
-      this.#keep([event]);
+      this.#keep(parts);
       return;
     }
-    c.queue.push({ ev: c.nextEv++, event, due: undefined });
+    for (const part of parts) {
+      c.queue.push({ ev: c.nextEv++, event: part, due: undefined });
+    }
     if (!this.#running) this.#pump(c, now);
   }
 
@@ -413,6 +425,7 @@ export class ClientLink {
       heardAt: now,
       nextEv: 1,
       queue: [],
+      parts: [],
       replies: new Map(),
     };
     this.#connection = c;
@@ -488,7 +501,11 @@ export class ClientLink {
       );
     }
     let acked = 0;
-    while (acked < c.queue.length && c.queue[acked].ev <= ack) acked++;
+    while (acked < c.queue.length && c.queue[acked].ev <= ack) {
+      const { event } = c.queue[acked++];
+      if ("continued" in event) c.parts.push(event);
+      else c.parts = [];
+    }
     if (acked === 0) return;
     c.queue.splice(0, acked);
     this.#pump(c, now);
@@ -511,10 +528,14 @@ export class ClientLink {
     return c.queue.slice(0, this.#options.eventWindow);
   }
 
-  /** Frees the slot; what the client did not acknowledge is kept. */
+  /**
+   * Frees the slot; what the client did not acknowledge is kept, with the
+   * acknowledged parts of a split event whose end it did not acknowledge.
+   */
   #release(c: Connection): void {
     if (this.#connection === c) this.#connection = undefined;
-    this.#keep(c.queue.map((entry) => entry.event));
+    this.#keep([...c.parts, ...c.queue.map((entry) => entry.event)]);
+    c.parts = [];
     c.queue = [];
   }
 
@@ -528,8 +549,12 @@ export class ClientLink {
         continue;
       }
       this.#kept.push(event);
-      if (this.#kept.length > this.#options.maxEvents) {
-        this.#kept.shift();
+      while (this.#kept.length > this.#options.maxEvents) {
+        // The oldest event goes, whole: with its parts, if it was split.
+        let dropped = this.#kept.shift();
+        while (dropped !== undefined && "continued" in dropped) {
+          dropped = this.#kept.shift();
+        }
         if (this.#keptDropped++ === 0) {
           log.warning(
             "No client connected and {max} events kept: dropping the oldest",

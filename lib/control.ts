@@ -11,6 +11,13 @@
  *   connection. The client acknowledges with `{"v":1,"ack":N}` (cumulative:
  *   every event up to N) and ignores events it already has; the daemon
  *   retransmits unacknowledged events.
+ * - No message is larger than {@linkcode MAX_CONTROL_DATAGRAM} bytes. An
+ *   event whose `text` would make it larger is sent as consecutive events
+ *   of the same type carrying consecutive slices of the text, all but the
+ *   last marked `"continued": true` ({@linkcode splitEvent}); the client
+ *   joins them before showing anything. `peer-left` and `peer-lost` carry
+ *   the number of undelivered messages, each of which follows as an
+ *   `undelivered` event.
  *
  * See docs/PROTOCOL.md for the message table and an example exchange.
  *
@@ -21,6 +28,13 @@ import { checkText, checkUserName } from "./datagram.ts";
 
 /** The protocol version this build speaks. */
 export const CONTROL_VERSION = 1;
+
+/**
+ * The largest control message, in bytes: the largest UDP payload over IPv4.
+ * Requests larger than this cannot be sent; events larger than this are
+ * split ({@linkcode splitEvent}).
+ */
+export const MAX_CONTROL_DATAGRAM = 65_507;
 
 /** How often the client retransmits an unanswered request, in ms. */
 export const REQUEST_RETRY_MS = 300;
@@ -110,15 +124,22 @@ export interface ErrorReply {
 /** Any reply. */
 export type Reply = OkReply | ErrorReply;
 
-/** A message that could not be delivered (SPEC §5.5). */
-export interface WireUndelivered {
-  /** The message id from the send reply. */
-  id: number;
-  /** Its text. */
-  text: string;
+/**
+ * Marks a part of an event split because of its size
+ * ({@linkcode splitEvent}): `continued: true` on every part but the last.
+ */
+export interface Continued {
+  /** More of `text` follows in the next event, of the same type. */
+  continued?: true;
 }
 
-/** An event for the client (the protocol core's events, addresses as {@linkcode WireAddress}). */
+/**
+ * An event for the client (the protocol core's events, addresses as
+ * {@linkcode WireAddress}). `peer-left` and `peer-lost` carry the number of
+ * undelivered messages; that many `undelivered` events follow them at once,
+ * one per message, in order. Events with a `text` may be split into parts
+ * ({@linkcode Continued}).
+ */
 export type ControlEvent =
   | { type: "invitation"; ip: string; port: number; name: string }
   | {
@@ -130,9 +151,9 @@ export type ControlEvent =
   }
   | { type: "chat-started"; ip: string; port: number; name: string }
   | { type: "declined"; ip: string; port: number; name: string }
-  | { type: "busy"; ip: string; port: number; text: string }
+  | ({ type: "busy"; ip: string; port: number; text: string } & Continued)
   | { type: "no-answer"; ip: string; port: number }
-  | { type: "message"; name: string; text: string }
+  | ({ type: "message"; name: string; text: string } & Continued)
   | { type: "delivered"; id: number }
   | { type: "retransmitted"; id: number; attempt: number }
   | {
@@ -140,18 +161,22 @@ export type ControlEvent =
     ip: string;
     port: number;
     name: string;
-    undelivered: WireUndelivered[];
+    undelivered: number;
   }
   | {
     type: "peer-lost";
     ip: string;
     port: number;
     name: string;
-    undelivered: WireUndelivered[];
+    undelivered: number;
   }
+  | ({ type: "undelivered"; id: number; text: string } & Continued)
   | { type: "chat-closed"; ip: string; port: number; name: string }
-  | { type: "peer-error"; ip: string; port: number; text: string }
+  | ({ type: "peer-error"; ip: string; port: number; text: string } & Continued)
   | { type: "daemon-stopping" };
+
+/** The events that carry a `text` and may be split ({@linkcode splitEvent}). */
+export type TextEvent = Extract<ControlEvent, { text: string }>;
 
 /** An event message on the wire. */
 export interface EventMessage {
@@ -193,6 +218,72 @@ export function encodeControl(
   message: ClientMessage | DaemonMessage,
 ): Uint8Array {
   return encoder.encode(JSON.stringify(message));
+}
+
+/** The size of `text` inside a JSON string, in UTF-8 bytes (quotes not counted). */
+function jsonTextSize(text: string): number {
+  return encoder.encode(JSON.stringify(text)).length - 2;
+}
+
+/** {@linkcode jsonTextSize} of each one-unit character, measured once (0: not yet). */
+const characterSizes = new Uint8Array(0x10000);
+
+function characterSize(character: string): number {
+  if (character.length > 1) return jsonTextSize(character);
+  const code = character.charCodeAt(0);
+  return characterSizes[code] ||= jsonTextSize(character);
+}
+
+/**
+ * Splits `event` so that each part, sent as an event message with any event
+ * number, is at most {@linkcode MAX_CONTROL_DATAGRAM} bytes: an event that
+ * fits is returned alone; a larger one (only events with a `text` can be
+ * larger) becomes consecutive events of the same type and fields carrying
+ * consecutive slices of the text, every part but the last with
+ * `continued: true`. Sizes are measured as encoded, escapes and UTF-8
+ * included; slices never cut a character in two.
+ *
+ * @example
+ * ```ts
+ * import { MAX_CONTROL_DATAGRAM, splitEvent } from "./control.ts";
+ * const text = "\uFFFD".repeat(60_000); // 3 bytes each in UTF-8
+ * const parts = splitEvent({ type: "message", name: "bob", text });
+ * console.log(parts.length); // 3
+ * console.log(parts.map((p) => "continued" in p)); // [true, true, false]
+ * ```
+ */
+export function splitEvent(event: ControlEvent): ControlEvent[] {
+  const messageSize = (e: ControlEvent) =>
+    encodeControl({ v: CONTROL_VERSION, ev: Number.MAX_SAFE_INTEGER, event: e })
+      .length;
+  if (!("text" in event) || messageSize(event) <= MAX_CONTROL_DATAGRAM) {
+    return [event];
+  }
+  const budget = MAX_CONTROL_DATAGRAM -
+    messageSize({ ...event, text: "", continued: true });
+  const { continued, ...whole } = event;
+  const text = event.text;
+  const parts: TextEvent[] = [];
+  let start = 0;
+  let end = 0;
+  let sliceSize = 0;
+  for (const character of text) {
+    const size = characterSize(character);
+    if (sliceSize + size > budget) {
+      parts.push({ ...whole, text: text.slice(start, end), continued: true });
+      start = end;
+      sliceSize = 0;
+    }
+    end += character.length;
+    sliceSize += size;
+  }
+  const lastSlice = text.slice(start);
+  parts.push(
+    continued
+      ? { ...whole, text: lastSlice, continued }
+      : { ...whole, text: lastSlice },
+  );
+  return parts;
 }
 
 /** A valid IPv4 dotted quad such as `127.0.0.2`. */
@@ -303,6 +394,32 @@ export function parseClientMessage(bytes: Uint8Array): ClientMessage {
   }
 }
 
+/** What is wrong with an event's fields that the client relies on, if anything. */
+function eventProblem(event: Record<string, unknown>): string | undefined {
+  const type = event.type;
+  if (typeof type !== "string") return "no type";
+  const hasText = typeof event.text === "string";
+  if ("continued" in event && (event.continued !== true || !hasText)) {
+    return `\`continued\` must be true, and only on an event with a text (${type})`;
+  }
+  switch (type) {
+    case "message":
+    case "busy":
+    case "peer-error":
+      return hasText ? undefined : `${type} needs a string \`text\``;
+    case "undelivered":
+      return hasText && isCount(event.id)
+        ? undefined
+        : "undelivered needs a message `id` and a string `text`";
+    case "peer-left":
+    case "peer-lost":
+      return isCount(event.undelivered)
+        ? undefined
+        : `${type} needs the number of \`undelivered\` messages`;
+  }
+  return undefined;
+}
+
 /**
  * Parses what the daemon sent: a reply or an event.
  *
@@ -312,9 +429,9 @@ export function parseDaemonMessage(bytes: Uint8Array): DaemonMessage {
   const m = parseJson(bytes);
   checkVersion(m, null);
   if (isCount(m.ev) && typeof m.event === "object" && m.event !== null) {
-    const event = m.event as { type?: unknown };
-    if (typeof event.type !== "string") {
-      throw new ControlError("Malformed event: no type");
+    const problem = eventProblem(m.event as Record<string, unknown>);
+    if (problem !== undefined) {
+      throw new ControlError(`Malformed event: ${problem}`);
     }
     return m as unknown as EventMessage;
   }

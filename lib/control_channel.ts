@@ -3,10 +3,11 @@
  * ./control.ts}) as a sans-I/O engine: it numbers requests, sends them one at
  * a time and retransmits each every {@linkcode REQUEST_RETRY_MS} until the
  * reply arrives (giving up on the daemon after {@linkcode REQUEST_ATTEMPTS}
- * sendings); it delivers the daemon's events in order and exactly once,
- * acknowledging them cumulatively; and it pings the daemon every
- * {@linkcode KEEPALIVE_MS} of silence so that the daemon keeps the client's
- * slot (SPEC §7.2).
+ * sendings); it delivers the daemon's events in order, exactly once and
+ * whole (the parts of a split event, `continued: true` on all but the last,
+ * are joined into one event), acknowledging them cumulatively; and it pings
+ * the daemon every {@linkcode KEEPALIVE_MS} of silence so that the daemon
+ * keeps the client's slot (SPEC §7.2).
  *
  * Requests go out strictly one after another: a `send` must reach the daemon
  * before the next one, or a lost datagram could reorder the user's messages.
@@ -33,6 +34,7 @@ import {
   type Request,
   REQUEST_ATTEMPTS,
   REQUEST_RETRY_MS,
+  type TextEvent,
 } from "./control.ts";
 
 export type {
@@ -62,11 +64,11 @@ export type ChannelAction =
     reply: Reply;
   }
   | {
-    /** The next event from the daemon, in order, once. */
+    /** The next event from the daemon, in order, once, whole. */
     type: "event";
-    /** Its sequence number. */
+    /** Its sequence number (of its last part, if it was split). */
     ev: number;
-    /** The event. */
+    /** The event, its parts joined (never `continued`). */
     event: ControlEvent;
   }
   | {
@@ -150,6 +152,8 @@ export class ControlChannel {
   /** Every event up to this one has been delivered. */
   #delivered = 0;
   #early = new Map<number, ControlEvent>();
+  /** The parts so far of a split event, joined. */
+  #partial: TextEvent | undefined;
 
   /** Creates a channel; `options` overrides {@linkcode CHANNEL_DEFAULTS}. */
   constructor(options: Partial<ChannelOptions> = {}) {
@@ -265,6 +269,7 @@ export class ControlChannel {
     if (next.request.cmd === "connect") {
       this.#delivered = 0;
       this.#early.clear();
+      this.#partial = undefined;
     }
     const flight: InFlight = {
       request: next.request,
@@ -335,9 +340,28 @@ export class ControlChannel {
     });
   }
 
+  /** Reports the next event, once its parts (if it was split) are all here. */
   #deliver(ev: number, event: ControlEvent): void {
     this.#delivered = ev;
-    this.#actions.push({ type: "event", ev, event });
+    const partial = this.#partial;
+    if (partial !== undefined && partial.type !== event.type) {
+      // The daemon broke off a split event: show what came of it.
+      this.#partial = undefined;
+      this.#actions.push({
+        type: "malformed",
+        detail:
+          `Event ${ev} (${event.type}) came before the rest of a split ${partial.type} event: showing its part so far`,
+      });
+      this.#actions.push({ type: "event", ev: ev - 1, event: partial });
+    }
+    if (!("text" in event)) {
+      this.#actions.push({ type: "event", ev, event });
+      return;
+    }
+    const { continued, ...part } = event;
+    const whole = { ...part, text: (this.#partial?.text ?? "") + part.text };
+    this.#partial = continued ? whole : undefined;
+    if (!continued) this.#actions.push({ type: "event", ev, event: whole });
   }
 
   #stop(request: Request): void {
@@ -345,6 +369,7 @@ export class ControlChannel {
     this.#inFlight = undefined;
     this.#queue = [];
     this.#early.clear();
+    this.#partial = undefined;
     this.#actions.push({ type: "unreachable", request });
   }
 }

@@ -73,8 +73,39 @@ export type DaemonAction =
     type: "client";
   } & LinkTransmit);
 
-/** Converts an engine event to the client protocol's form. */
-export function toControlEvent(event: SessionEvent): ControlEvent {
+/**
+ * Converts an engine event to the client protocol's form: one event, or for
+ * `peer-left` and `peer-lost` the event with the number of undelivered
+ * messages followed by one `undelivered` event per message, in order.
+ * (Events too large for one datagram are split later, by the client link.)
+ */
+export function toControlEvents(event: SessionEvent): ControlEvent[] {
+  switch (event.type) {
+    case "peer-left":
+    case "peer-lost":
+      return [
+        {
+          type: event.type,
+          ip: event.peer.hostname,
+          port: event.peer.port,
+          name: event.name,
+          undelivered: event.undelivered.length,
+        },
+        ...event.undelivered.map(({ id, text }): ControlEvent => ({
+          type: "undelivered",
+          id,
+          text,
+        })),
+      ];
+    default:
+      return [toControlEvent(event)];
+  }
+}
+
+/** An engine event other than the end of a chat, in the client protocol's form. */
+function toControlEvent(
+  event: Exclude<SessionEvent, { type: "peer-left" | "peer-lost" }>,
+): ControlEvent {
   switch (event.type) {
     case "invitation":
     case "chat-started":
@@ -113,15 +144,6 @@ export function toControlEvent(event: SessionEvent): ControlEvent {
         ip: event.peer.hostname,
         port: event.peer.port,
         name: event.name,
-      };
-    case "peer-left":
-    case "peer-lost":
-      return {
-        type: event.type,
-        ip: event.peer.hostname,
-        port: event.peer.port,
-        name: event.name,
-        undelivered: event.undelivered.map(({ id, text }) => ({ id, text })),
       };
     case "message":
       return { type: "message", name: event.name, text: event.text };
@@ -350,7 +372,9 @@ export class DaemonCore {
           break;
         case "event":
           this.#logEvent(action.event);
-          this.link.emit(toControlEvent(action.event), now);
+          for (const event of toControlEvents(action.event)) {
+            this.link.emit(event, now);
+          }
           break;
         case "drop":
           log.debug("Dropped a datagram from {from} ({reason}): {detail}", {

@@ -19,7 +19,6 @@ import {
   type FlowAction,
   type FlowOptions,
   formatPeer,
-  MAX_CONTROL_DATAGRAM,
   type Output,
   parseTarget,
   printable,
@@ -34,11 +33,13 @@ import {
   type DaemonState,
   encodeControl,
   KEEPALIVE_MS,
+  MAX_CONTROL_DATAGRAM,
   parseClientMessage,
   type Reply,
   type Request,
   REQUEST_ATTEMPTS,
   REQUEST_RETRY_MS,
+  splitEvent,
 } from "../lib/control.ts";
 import { type ChannelAction, ControlChannel } from "../lib/control_channel.ts";
 import { BUSY_TEXT, MAX_PAYLOAD } from "../lib/datagram.ts";
@@ -392,14 +393,25 @@ Deno.test("flow: a non-ASCII or too long message is refused locally, nothing sen
   strictEqual(flow.ask, "chat");
 });
 
-Deno.test("flow: a message too long for the send request datagram is refused (§9)", () => {
-  // SIMP allows it, but the JSON request around it would not fit in UDP.
-  const text = "x".repeat(MAX_PAYLOAD);
-  match(sendProblem(text)!, /^Message is too long to hand to the daemon/);
+Deno.test("flow: a message too long for the send request datagram is refused, saying how long it may be (§9)", () => {
+  // The longest message of plain characters whose request, with any id,
+  // fits in one datagram.
+  const room = MAX_CONTROL_DATAGRAM -
+    encodeControl({ v: 1, id: Number.MAX_SAFE_INTEGER, cmd: "send", text: "" })
+      .length;
+  strictEqual(sendProblem("x".repeat(room)), undefined);
+  strictEqual(
+    sendProblem("x".repeat(room + 1)),
+    `Message is too long to hand to the daemon: it may be at most ${room} characters, counting each " or \\ as 2 and each control character as up to 6 (this one counts ${
+      room + 1
+    }): split it into shorter messages`,
+  );
   // Escaped characters count as JSON makes them.
-  match(sendProblem("\x01".repeat(20_000))!, /too long to hand to the daemon/);
-  const fits = "x".repeat(MAX_CONTROL_DATAGRAM - 100);
-  strictEqual(sendProblem(fits), undefined);
+  match(sendProblem('"'.repeat(room / 2 + 1))!, /this one counts 65456\)/);
+  match(sendProblem("\x01".repeat(20_000))!, /this one counts 120000\)/);
+  // SIMP allows a full payload, but its request would not fit.
+  ok(room < MAX_PAYLOAD);
+  match(sendProblem("x".repeat(MAX_PAYLOAD))!, /^Message is too long/);
 });
 
 Deno.test("flow: a send the daemon refuses is reported with its text", () => {
@@ -430,17 +442,13 @@ Deno.test("flow: /leave leaves and returns to the menu after chat-closed (§6.1)
   deepStrictEqual(show(flow.takeActions()), ["chat closed", MENU]);
 });
 
-Deno.test("flow: peer-left and peer-lost list the undelivered messages (§5.5, §6.1)", () => {
+Deno.test("flow: peer-left and peer-lost are followed by the undelivered messages, then the menu (§5.5, §6.1)", () => {
   for (const type of ["peer-left", "peer-lost"] as const) {
     const flow = inChat();
-    flow.onEvent({
-      type,
-      ...BOB,
-      undelivered: [{ id: 3, text: "are you there?" }, {
-        id: 4,
-        text: "hello?",
-      }],
-    });
+    flow.onEvent({ type, ...BOB, undelivered: 2 });
+    flow.onEvent({ type: "undelivered", id: 3, text: "are you there?" });
+    strictEqual(flow.ask, "chat"); // the menu comes after the last one
+    flow.onEvent({ type: "undelivered", id: 4, text: "hello?" });
     deepStrictEqual(show(flow.takeActions()), [
       type === "peer-left"
         ? "bob left the chat"
@@ -450,6 +458,20 @@ Deno.test("flow: peer-left and peer-lost list the undelivered messages (§5.5, �
       MENU,
     ]);
   }
+});
+
+Deno.test("flow: an event other than undelivered after peer-lost ends the chat even if fewer came than announced", () => {
+  const flow = inChat();
+  flow.onEvent({ type: "peer-lost", ...BOB, undelivered: 2 });
+  flow.onEvent({ type: "undelivered", id: 3, text: "are you there?" });
+  flow.onEvent({ type: "invitation", ...BOB });
+  deepStrictEqual(show(flow.takeActions()), [
+    "lost contact with bob at 127.0.0.2",
+    "undelivered #3: are you there?",
+    MENU,
+    "invitation from bob at 127.0.0.2",
+    ANSWER,
+  ]);
 });
 
 Deno.test("flow: q quits at any point; in a chat it sends quit (§8.4)", () => {
@@ -697,6 +719,54 @@ Deno.test("channel: events are delivered once, in order, and acknowledged cumula
   strictEqual(channel.delivered, 4);
 });
 
+Deno.test("channel: the parts of a split event are joined and delivered once, whole (§9)", () => {
+  const text = "\uFFFD".repeat(MAX_PAYLOAD);
+  const parts = [
+    ...splitEvent({ type: "undelivered", id: 7, text }),
+    { type: "delivered", id: 8 },
+  ] satisfies ControlEvent[];
+  ok(parts.length >= 4, `${parts.length} events`);
+  const channel = new ControlChannel();
+  // Out of order and duplicated, as UDP may deliver them.
+  const order = parts.map((_, i) => i + 1).reverse();
+  for (const ev of [...order, 1, 2]) {
+    const bytes = eventBytes(ev, parts[ev - 1]);
+    ok(bytes.length <= MAX_CONTROL_DATAGRAM, `${bytes.length} bytes`);
+    channel.receive(bytes, 0);
+  }
+  const delivered = channel.takeActions().flatMap((a) =>
+    a.type === "event" ? [[a.ev, a.event]] : []
+  );
+  deepStrictEqual(delivered, [
+    [parts.length - 1, { type: "undelivered", id: 7, text }],
+    [parts.length, { type: "delivered", id: 8 }],
+  ]);
+});
+
+Deno.test("channel: a split event broken off by another is shown as far as it came", () => {
+  const channel = new ControlChannel();
+  channel.receive(
+    eventBytes(1, {
+      type: "message",
+      name: "bob",
+      text: "he",
+      continued: true,
+    }),
+    0,
+  );
+  channel.receive(eventBytes(2, { type: "daemon-stopping" }), 0);
+  deepStrictEqual(
+    channel.takeActions().flatMap((a) =>
+      a.type === "transmit" ? [] : [a.type === "event" ? a.event : a.type]
+    ),
+    [
+      "malformed",
+      { type: "message", name: "bob", text: "he" },
+      { type: "daemon-stopping" },
+    ],
+  );
+});
+
 Deno.test("channel: a new connect starts the event numbering again", () => {
   const channel = new ControlChannel();
   channel.receive(eventBytes(1, { type: "daemon-stopping" }), 0);
@@ -756,10 +826,24 @@ Deno.test("channel: garbage from the daemon is reported and ignored", () => {
   const channel = new ControlChannel();
   channel.receive(new TextEncoder().encode("{nope"), 0);
   channel.receive(new TextEncoder().encode('{"v":2,"re":1,"ok":true}'), 0);
-  deepStrictEqual(channel.takeActions().map((a) => a.type), [
-    "malformed",
-    "malformed",
-  ]);
+  for (
+    const event of [
+      { type: "message", name: "bob", text: "hi", continued: false },
+      { type: "delivered", id: 1, continued: true },
+      { type: "peer-left", ip: "127.0.0.2", port: 7777, name: "bob" },
+      { type: "undelivered", id: 1 },
+    ]
+  ) {
+    channel.receive(
+      new TextEncoder().encode(JSON.stringify({ v: 1, ev: 1, event })),
+      0,
+    );
+  }
+  deepStrictEqual(
+    channel.takeActions().map((a) => a.type),
+    Array(6).fill("malformed"),
+  );
+  strictEqual(channel.delivered, 0);
 });
 
 // ---------------------------------------------------------------------------

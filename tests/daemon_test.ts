@@ -2,10 +2,12 @@
  * Tests of the daemon: the client link and the daemon core in virtual time
  * (SPEC §4.9, §7.2, §9), then the real daemon on real UDP sockets, spoken to
  * in raw SIMP and in the control protocol from test sockets. Every real test
- * uses its own address 127.0.77.x (never 127.0.0.1 or 127.0.0.2).
+ * uses its own address 127.0.77.x or 127.0.79.x (never 127.0.0.1 or
+ * 127.0.0.2).
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import fc from "fast-check";
 import {
   CLIENT_TIMEOUT_MS,
   type ClientMessage,
@@ -14,14 +16,18 @@ import {
   encodeControl,
   EVENT_RETRY_MS,
   type EventMessage,
+  MAX_CONTROL_DATAGRAM,
   parseDaemonMessage,
   type Reply,
+  splitEvent,
 } from "../lib/control.ts";
 import {
   BUSY_TEXT,
   type Datagram,
   decodeDatagram,
   encodeDatagram,
+  HEADER_SIZE,
+  MAX_PAYLOAD,
   Op,
   type Seq,
   Type,
@@ -34,7 +40,9 @@ import {
 import { type DaemonAction, DaemonCore } from "../lib/daemon_core.ts";
 import type { Address } from "../lib/session.ts";
 import type { Command } from "../lib/control.ts";
+import { ControlChannel } from "../lib/control_channel.ts";
 import { runDaemon } from "../daemon.ts";
+import { DaemonLink } from "../client.ts";
 import { DAEMON_DEFAULTS, type DaemonOptions } from "../lib/cli.ts";
 import { setupLogging } from "../lib/log.ts";
 
@@ -138,6 +146,63 @@ function countingLink(): { link: ClientLink; ran: Command[] } {
 
 function linkSent(link: ClientLink): { to: Address; message: DaemonMessage }[] {
   return link.takeTransmits().map(({ to, message }) => ({ to, message }));
+}
+
+/**
+ * Carries what the core sends the client into the client's end of the
+ * protocol and the client's acknowledgements back, until nothing moves.
+ * Returns the events the client's end delivered (parts joined) and the
+ * sizes of the event datagrams the core sent.
+ */
+function relay(
+  core: DaemonCore,
+  channel: ControlChannel,
+  now: number,
+): { delivered: ControlEvent[]; sizes: number[] } {
+  const delivered: ControlEvent[] = [];
+  const sizes: number[] = [];
+  for (;;) {
+    const toClient = core.takeActions().flatMap((action) =>
+      action.type === "client" ? [action] : []
+    );
+    if (toClient.length === 0) break;
+    for (const { message, bytes } of toClient) {
+      if ("ev" in message) sizes.push(bytes.length);
+      channel.receive(bytes, now);
+    }
+    for (const action of channel.takeActions()) {
+      if (action.type === "event") delivered.push(action.event);
+      if (action.type === "transmit") {
+        core.receiveClient(action.bytes, CLIENT, now);
+      }
+    }
+  }
+  return { delivered, sizes };
+}
+
+/** A core connected as alice, in a chat with bob that alice started. */
+function chatting(session: { timeout?: number } = {}): DaemonCore {
+  const core = new DaemonCore({
+    ip: OWN_IP,
+    port: 7777,
+    session: { timeout: T, ...session },
+  });
+  core.receiveClient(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  strictEqual(core.session.phase, "established");
+  return core;
+}
+
+/** A chat datagram from bob with `payload` as its raw bytes. */
+function rawChat(seq: Seq, payload: Uint8Array): Uint8Array {
+  const bytes = chat(seq, "bob", "x".repeat(payload.length));
+  bytes.set(payload, HEADER_SIZE);
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------
@@ -351,7 +416,7 @@ Deno.test("client link: news the connect state gives, or that only the gone conn
     { type: "delivered", id: 1 },
     { type: "chat-closed", ...peer, name: "bob" },
     { type: "message", name: "bob", text: "hi" },
-    { type: "peer-left", ...peer, name: "bob", undelivered: [] },
+    { type: "peer-left", ...peer, name: "bob", undelivered: 0 },
     { type: "busy", ...peer, text: BUSY_TEXT },
   ] satisfies ControlEvent[]).filter(keptWhileDisconnected);
   deepStrictEqual(kept.map((e) => e.type), ["message", "peer-left", "busy"]);
@@ -440,7 +505,7 @@ Deno.test("daemon core: engine events reach the client as control events", () =>
         ip: "127.0.77.2",
         port: 7777,
         name: "bob",
-        undelivered: [],
+        undelivered: 0,
       },
     ] satisfies ControlEvent[],
   );
@@ -573,6 +638,162 @@ Deno.test("daemon core: stop gives up after the grace period when nobody answers
   }
   strictEqual(core.nextTimeout(), 600);
   strictEqual(core.finished(600), true);
+});
+
+Deno.test("splitEvent: every part fits in a datagram, all but the last continued, and they join to the text, no character cut (§9)", () => {
+  const character = fc.constantFrom(
+    "x",
+    '"',
+    "\\",
+    "\x01",
+    "\n",
+    "\x7f",
+    "\uFFFD",
+    "é",
+    "\u{1F600}",
+  );
+  fc.assert(
+    fc.property(
+      fc.array(character, { minLength: 1, maxLength: 20 }),
+      fc.integer({ min: 1, max: 400_000 }),
+      fc.constantFrom("message", "undelivered", "busy", "peer-error"),
+      (pattern, length, type) => {
+        const unit = pattern.join("");
+        const text = unit.repeat(Math.ceil(length / unit.length));
+        const event: ControlEvent = type === "message"
+          ? { type, name: "bob", text }
+          : type === "undelivered"
+          ? { type, id: 64, text }
+          : { type, ip: "127.0.77.2", port: 7777, text };
+        const parts = splitEvent(event);
+        for (const [i, part] of parts.entries()) {
+          const bytes = encodeControl({
+            v: 1,
+            ev: Number.MAX_SAFE_INTEGER,
+            event: part,
+          });
+          ok(bytes.length <= MAX_CONTROL_DATAGRAM, `${bytes.length} bytes`);
+          strictEqual(part.type, type);
+          strictEqual("continued" in part, i < parts.length - 1);
+          // No character is cut in two.
+          ok("text" in part && part.text.isWellFormed());
+        }
+        const joined = parts.map((p) => "text" in p ? p.text : "").join("");
+        strictEqual(joined, text);
+        if (parts.length === 1) deepStrictEqual(parts[0], event);
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+for (
+  const [kind, byte, shown] of [
+    ["bytes ≥ 0x80", (_: number) => 0xff, (_: number) => "\uFFFD"],
+    [
+      "control characters",
+      (i: number) => 1 + i % 31,
+      (i: number) => String.fromCharCode(1 + i % 31),
+    ],
+  ] as const
+) {
+  Deno.test(`daemon core: a chat message of ${MAX_PAYLOAD} ${kind} reaches the client in parts of at most ${MAX_CONTROL_DATAGRAM} bytes, joined once (§9)`, () => {
+    const core = chatting();
+    const channel = new ControlChannel();
+    relay(core, channel, 10);
+    const payload = Uint8Array.from({ length: MAX_PAYLOAD }, (_, i) => byte(i));
+    const text = Array.from({ length: MAX_PAYLOAD }, (_, i) => shown(i)).join(
+      "",
+    );
+    // Escaped in JSON, the text alone is several times the datagram limit.
+    ok(
+      new TextEncoder().encode(JSON.stringify(text)).length >
+        2 * MAX_CONTROL_DATAGRAM,
+    );
+    core.receivePeer(rawChat(0, payload), PEER, 20);
+    const { delivered, sizes } = relay(core, channel, 20);
+    ok(sizes.length >= 3, `${sizes.length} parts`);
+    ok(
+      sizes.every((size) => size <= MAX_CONTROL_DATAGRAM),
+      `sizes ${sizes}`,
+    );
+    strictEqual(delivered.length, 1);
+    deepStrictEqual(delivered[0], { type: "message", name: "bob", text });
+    strictEqual(core.link.unacknowledged, 0);
+  });
+}
+
+Deno.test("daemon core: peer-lost with 64 long undelivered messages reaches the client whole and in order (§5.5, §9)", () => {
+  // Retransmissions every second: the client acknowledges the retransmitted
+  // events and so keeps its slot while the peer is silent.
+  const core = chatting({ timeout: 1000 });
+  const channel = new ControlChannel();
+  relay(core, channel, 10);
+  const texts: string[] = [];
+  for (let id = 3;; id++) {
+    // Control characters: each is 6 bytes in JSON.
+    const text = `#${id - 2} `.padEnd(MAX_PAYLOAD, "\x01\x1f");
+    core.receiveClient(request(id, { cmd: "send", text }), CLIENT, 20);
+    const reply = replies(drain(core).client)[0];
+    if (!reply.ok) break;
+    texts.push(text);
+  }
+  ok(texts.length >= 64, `${texts.length} messages accepted`);
+  const delivered: ControlEvent[] = [];
+  const sizes: number[] = [];
+  for (let now = 20; core.session.phase !== "idle";) {
+    now = core.nextTimeout()!;
+    core.tick(now);
+    const moved = relay(core, channel, now);
+    delivered.push(...moved.delivered);
+    sizes.push(...moved.sizes);
+  }
+  ok(sizes.every((size) => size <= MAX_CONTROL_DATAGRAM), `sizes ${sizes}`);
+  const lost = delivered.findIndex((e) => e.type === "peer-lost");
+  deepStrictEqual(delivered.slice(lost), [
+    {
+      type: "peer-lost",
+      ip: "127.0.77.2",
+      port: 7777,
+      name: "bob",
+      undelivered: texts.length,
+    },
+    ...texts.map((text, i): ControlEvent => ({
+      type: "undelivered",
+      id: i + 1,
+      text,
+    })),
+  ]);
+  strictEqual(core.link.unacknowledged, 0);
+  deepStrictEqual(core.link.client, CLIENT);
+});
+
+Deno.test("client link: a split message only partly acknowledged when the slot is freed is kept whole", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  const text = "\uFFFD".repeat(MAX_PAYLOAD);
+  link.emit({ type: "message", name: "bob", text }, 1);
+  const parts = events(linkSent(link));
+  ok(parts.length >= 3, `${parts.length} parts`);
+  link.receive(ack(2), CLIENT, 2); // the first two parts arrived
+  link.tick(2 + CLIENT_TIMEOUT_MS); // then the client went silent
+  strictEqual(link.client, undefined);
+  strictEqual(link.kept, parts.length);
+  // The next client gets every part again, and so the whole message.
+  const channel = new ControlChannel();
+  channel.request({ cmd: "connect", name: "alice" }, 9000);
+  link.receive(
+    channel.takeActions().flatMap((a) =>
+      a.type === "transmit" ? [a.bytes] : []
+    )[0],
+    CLIENT,
+    9000,
+  );
+  for (const { bytes } of link.takeTransmits()) channel.receive(bytes, 9001);
+  deepStrictEqual(
+    channel.takeActions().flatMap((a) => a.type === "event" ? [a.event] : []),
+    [{ type: "message", name: "bob", text }],
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -1086,4 +1307,62 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     await peer.close();
     await client.socket.close();
   }
+});
+
+Deno.test("daemon: a max-size chat datagram of bytes ≥ 0x80 reaches the client whole, and the next message is not stuck behind it (§9)", async () => {
+  await withDaemon("127.0.79.1", { autoAccept: true }, async (daemon) => {
+    const peer = new TestSocket("127.0.79.2");
+    const got: ControlEvent[] = [];
+    let changed = () => {};
+    const link = DaemonLink.open(daemon.client.hostname, daemon.client.port, {
+      onEvent: (event) => {
+        got.push(event);
+        changed();
+      },
+    });
+    /** Resolves once `count` events have arrived, or fails after 5 s. */
+    async function events(count: number): Promise<ControlEvent[]> {
+      const deadline = Date.now() + 5000;
+      while (got.length < count) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new Error(`${got.length} of ${count} events within 5 s`);
+        }
+        const { promise, resolve } = Promise.withResolvers<void>();
+        changed = resolve;
+        const timer = setTimeout(resolve, left);
+        await promise;
+        clearTimeout(timer);
+      }
+      return got;
+    }
+    try {
+      strictEqual(
+        (await link.request({ cmd: "connect", name: "alice" })).ok,
+        true,
+      );
+      await peer.send(control(Op.SYN, 0, "bob"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+      await peer.send(control(Op.ACK, 0, "bob"), daemon.peer);
+      deepStrictEqual(
+        (await events(2)).map((e) => e.type),
+        ["invitation", "chat-started"], // auto-accepted
+      );
+      const big = rawChat(0, new Uint8Array(MAX_PAYLOAD).fill(0xff));
+      strictEqual(big.length, MAX_CONTROL_DATAGRAM);
+      await peer.send(big, daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "ACK 0");
+      await peer.send(chat(1, "bob", "and a short one"), daemon.peer);
+      deepStrictEqual((await peer.nextDatagram()).text, "ACK 1");
+      deepStrictEqual((await events(4)).slice(2), [
+        { type: "message", name: "bob", text: "\uFFFD".repeat(MAX_PAYLOAD) },
+        { type: "message", name: "bob", text: "and a short one" },
+      ]);
+      strictEqual((await link.request({ cmd: "quit" })).ok, true);
+      deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
+    } finally {
+      await link.close();
+      await peer.close();
+    }
+  });
 });
