@@ -155,6 +155,7 @@ class Daemon {
       ip: options.ip,
       port: options.port,
       session: {
+        userName: options.name ?? "",
         timeout: options.timeoutMs,
         maxRetries: options.retries,
         autoAccept: options.autoAccept,

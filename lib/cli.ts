@@ -49,6 +49,11 @@ export interface DaemonOptions {
   retries: number;
   /** Accept invitations without asking the user (§4.9, default off). */
   autoAccept: boolean;
+  /**
+   * The user name sent until a client connects and gives its own, e.g. by
+   * an auto-accepting daemon (default: none, an empty User field, §2.2).
+   */
+  name?: string;
   /** Lowest log level written to stderr (default `info`). */
   logLevel: LogLevel;
   /** Log line format on stderr (default `text`). */
@@ -156,6 +161,8 @@ Options:
                        a whole number ≥ 0 (default 5)
   --auto-accept        accept invitations without asking; messages that
                        arrive with no client connected are kept
+  --name NAME          the user name to send until a client connects and
+                       gives its own (useful with --auto-accept)
   --log-level LEVEL    trace, debug, info, warning or error (default info)
   --log-format FORMAT  text or json (JSON lines); logs go to stderr
                        (default text)
@@ -260,6 +267,7 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     timeout: { type: "string" },
     retries: { type: "string" },
     "auto-accept": { type: "boolean" },
+    name: { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
   });
@@ -289,6 +297,7 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     options.retries = retriesValue(values.retries, see);
   }
   if (values["auto-accept"] === true) options.autoAccept = true;
+  if (values.name !== undefined) options.name = nameValue(values.name, see);
   applyLogOptions(options, values, see);
   return options;
 }
@@ -321,18 +330,21 @@ export function parseClientArgs(args: readonly string[]): ClientOptions {
   if (values.port !== undefined) {
     options.port = portValue("--port", values.port, see);
   }
-  if (values.name !== undefined) {
-    const problem = values.name === ""
-      ? "User name must not be empty"
-      : checkUserName(values.name);
-    if (problem !== undefined) {
-      throw new UsageError(`Invalid --name: ${problem} (see ${see})`);
-    }
-    options.name = values.name;
-  }
+  if (values.name !== undefined) options.name = nameValue(values.name, see);
   if (values.json === true) options.json = true;
   applyLogOptions(options, values, see);
   return options;
+}
+
+/** A `--name` value checked as SIMP sends it (§2.2, §2.3). */
+function nameValue(name: string, see: string): string {
+  const problem = name === ""
+    ? "User name must not be empty"
+    : checkUserName(name);
+  if (problem !== undefined) {
+    throw new UsageError(`Invalid --name: ${problem} (see ${see})`);
+  }
+  return name;
 }
 
 /**

@@ -25,9 +25,9 @@ import {
   type Address,
   formatAddress,
   Session,
-  type SessionConfig,
   SessionError,
   type SessionEvent,
+  type SessionOptions,
 } from "./session.ts";
 
 const log = getLogger("daemon");
@@ -49,7 +49,7 @@ export interface DaemonCoreOptions {
   /** Its peer port (SPEC §1.1, normally 7777): inviting ip:port is refused. */
   port: number;
   /** Protocol settings for the engine (times in ms). */
-  session?: Partial<SessionConfig>;
+  session?: SessionOptions;
   /** Settings of the client link (times in ms). */
   link?: Partial<Omit<ClientLinkOptions, "ownIp">>;
   /** How long {@linkcode DaemonCore.stop} waits; default {@linkcode STOP_GRACE_MS}. */

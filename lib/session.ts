@@ -65,6 +65,12 @@ export interface SessionConfig {
   busyAnswersPerSecond: number;
 }
 
+/** What a {@linkcode Session} is created with: settings and the user's name. */
+export type SessionOptions = Partial<SessionConfig> & {
+  /** The local user's name (may be set later, see {@linkcode Session.userName}). */
+  userName?: string;
+};
+
 /** The spec's defaults (SPEC §4.6, §5.1, §5.2, §5.5). */
 export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   timeout: 5000,
@@ -231,7 +237,7 @@ export class Session {
   };
 
   /** Creates an idle session; `config` overrides {@linkcode DEFAULT_CONFIG}. */
-  constructor(config: Partial<SessionConfig> & { userName?: string } = {}) {
+  constructor(config: SessionOptions = {}) {
     const { userName = "", ...rest } = config;
     this.#config = { ...DEFAULT_CONFIG, ...rest };
     this.#userName = userName;

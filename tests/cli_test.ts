@@ -162,9 +162,18 @@ Deno.test("daemon: an unknown option is refused, naming it", () => {
   assertUsageError(() => parseDaemonArgs(["-x"]), /^Unknown option -x /);
   // A client option is not a daemon option.
   assertUsageError(
-    () => parseDaemonArgs(["--name", "a"]),
-    /^Unknown option --name /,
+    () => parseDaemonArgs(["--json"]),
+    /^Unknown option --json /,
   );
+});
+
+Deno.test("daemon: --name is the user name sent until a client connects", () => {
+  strictEqual(parseDaemonArgs(["--name", "robot"]).name, "robot");
+  assertUsageError(
+    () => parseDaemonArgs(["--name", "tr\u00e9s"]),
+    /^Invalid --name: User name must be plain ASCII/,
+  );
+  assertUsageError(() => parseDaemonArgs(["--name", ""]), /must not be empty/);
 });
 
 Deno.test("daemon: an option without its value is refused", () => {
