@@ -25,6 +25,7 @@
  */
 
 import { checkText, checkUserName } from "./datagram.ts";
+import type { Phase } from "./session.ts";
 
 /** The protocol version this build speaks. */
 export const CONTROL_VERSION = 1;
@@ -78,14 +79,8 @@ export interface EventAck {
   ack: number;
 }
 
-/** The daemon's protocol phase as the client sees it. */
-export type ControlPhase =
-  | "idle"
-  | "inviting"
-  | "invited"
-  | "accepting"
-  | "established"
-  | "closing";
+/** The daemon's protocol phase as the client sees it: the engine's {@linkcode Phase}. */
+export type ControlPhase = Phase;
 
 /** What the daemon tells its client about itself (reply to connect, wait, ping). */
 export interface DaemonState {
