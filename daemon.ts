@@ -74,10 +74,12 @@ export async function runDaemon(
     throw error;
   }
   const daemon = new Daemon(options, peerConn, clientConn);
-  report(
-    `simp daemon listening on ${options.ip}:${options.port} (peers) and ${options.ip}:${options.clientPort} (client)`,
-  );
-  return await daemon.run(hooks);
+  // Announced only once SIGINT/SIGTERM stop it cleanly: whoever waits for
+  // this line may signal it at once.
+  return await daemon.run(hooks, () =>
+    report(
+      `simp daemon listening on ${options.ip}:${options.port} (peers) and ${options.ip}:${options.clientPort} (client)`,
+    ));
 }
 
 /** A start-up failure with a message for the user. */
@@ -163,7 +165,7 @@ class Daemon {
     });
   }
 
-  async run(hooks: RunDaemonHooks): Promise<number> {
+  async run(hooks: RunDaemonHooks, ready: () => void): Promise<number> {
     const finished = new Promise<number>((resolve) => this.#done = resolve);
     const stop = () => this.#handle("stop", () => this.#stop());
     const signals: Deno.Signal[] = [];
@@ -183,6 +185,7 @@ class Daemon {
       this.#receiveLoop(this.#peer, "peer"),
       this.#receiveLoop(this.#client, "client"),
     ];
+    ready();
     const code = await finished;
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
     hooks.signal?.removeEventListener("abort", stop);

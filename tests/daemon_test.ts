@@ -1268,6 +1268,21 @@ Deno.test("daemon: an address that is not this machine's gives a clear line and 
   ok(lines[0].includes("sudo ifconfig lo0 alias 192.0.2.1"), lines[0]);
 });
 
+Deno.test("daemon: SIGTERM right after the listening line is a clean stop (exit 0)", async () => {
+  for (let i = 0; i < 5; i++) {
+    const { child, stderr } = await spawnDaemon([
+      "127.0.77.38",
+      "--port",
+      String(PEER_PORT),
+      "--client-port",
+      String(CLIENT_PORT),
+    ]);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    strictEqual(status.code, 0, await stderr());
+  }
+});
+
 Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§6.1)", async () => {
   const ip = "127.0.77.36";
   const { child, stderr } = await spawnDaemon([
