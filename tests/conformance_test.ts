@@ -13,6 +13,7 @@
  */
 
 import { deepStrictEqual, fail, ok, strictEqual } from "node:assert/strict";
+import { Proc } from "../tools/_processes.ts";
 
 // ---------------------------------------------------------------------------
 // Settings
@@ -405,59 +406,28 @@ class ControlClient {
 // ---------------------------------------------------------------------------
 // One scenario: a daemon subprocess, its connected client, peers
 
-const projectRoot = new URL("..", import.meta.url);
-
-interface Daemon {
-  child: Deno.ChildProcess;
-  log: () => string;
-  done: Promise<void>;
-}
-
-async function startDaemon(ip: string, args: string[]): Promise<Daemon> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "mod.ts",
-      "daemon",
-      ip,
-      "--timeout",
-      String(T / 1000),
-      "--log-level",
-      "debug",
-      ...args,
-    ],
-    cwd: projectRoot,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  let ready!: (started: boolean) => void;
-  const listening = new Promise<boolean>((resolve) => ready = resolve);
-  const done = (async () => {
-    const reader = child.stderr.pipeThrough(new TextDecoderStream())
-      .getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-      if (text.includes("simp daemon listening on")) ready(true);
-    }
-    ready(false);
-  })();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const started = await Promise.race([
-    listening,
-    new Promise<boolean>((resolve) =>
-      timer = setTimeout(resolve, 10_000, false)
-    ),
-  ]);
-  clearTimeout(timer);
-  const daemon = { child, log: () => text, done };
-  if (!started) {
+/** Starts the daemon on `ip`; resolves once it is listening. */
+async function startDaemon(ip: string, args: string[]): Promise<Proc> {
+  const daemon = new Proc(`daemon ${ip}`, [
+    "run",
+    "-A",
+    "mod.ts",
+    "daemon",
+    ip,
+    "--timeout",
+    String(T / 1000),
+    "--log-level",
+    "debug",
+    ...args,
+  ], { stdin: false });
+  try {
+    await daemon.expect(/^simp daemon listening on /, {
+      stream: "stderr",
+      timeoutMs: 10_000,
+    });
+  } catch {
     await stopDaemon(daemon);
-    fail(`the daemon did not start:\n${text}`);
+    fail(`the daemon did not start:\n${daemon.lines.stderr.join("\n")}`);
   }
   return daemon;
 }
@@ -467,14 +437,8 @@ async function startDaemon(ip: string, args: string[]): Promise<Daemon> {
  * SIGTERM sent right after the listening line can arrive before its signal
  * handler is installed).
  */
-async function stopDaemon(daemon: Daemon): Promise<void> {
-  try {
-    daemon.child.kill("SIGKILL");
-  } catch {
-    // already exited
-  }
-  await daemon.child.status;
-  await daemon.done;
+async function stopDaemon(daemon: Proc): Promise<void> {
+  await daemon.stop("SIGKILL");
 }
 
 interface Scene {
@@ -520,7 +484,7 @@ async function scenario(
     await body(scene);
   } catch (error) {
     if (error instanceof Error) {
-      const log = daemon.log().trimEnd().split("\n").slice(-60).join("\n");
+      const log = daemon.lines.stderr.slice(-60).join("\n");
       error.message += `\n--- daemon log (last lines) ---\n${log}`;
     }
     throw error;

@@ -23,14 +23,11 @@ import {
 } from "../lib/control.ts";
 import {
   BUSY_TEXT,
-  type Datagram,
   decodeDatagram,
-  encodeDatagram,
   HEADER_SIZE,
   MAX_PAYLOAD,
   Op,
   type Seq,
-  Type,
 } from "../lib/datagram.ts";
 import {
   ClientLink,
@@ -45,6 +42,8 @@ import { runDaemon } from "../daemon.ts";
 import { DaemonLink } from "../client.ts";
 import { DAEMON_DEFAULTS, type DaemonOptions } from "../lib/cli.ts";
 import { setupLogging } from "../lib/log.ts";
+import { Proc, ROOT } from "../tools/_processes.ts";
+import { chat, control, summary } from "./support/datagrams.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers for the virtual-time tests
@@ -63,26 +62,6 @@ function ack(n: number): Uint8Array {
   return encodeControl({ v: 1, ack: n });
 }
 
-function control(op: Datagram["op"], seq: Seq, user: string, payload = "") {
-  return encodeDatagram({
-    type: Type.CONTROL,
-    op: op as typeof Op.ACK,
-    seq,
-    user,
-    payload,
-  });
-}
-
-function chat(seq: Seq, user: string, text: string): Uint8Array {
-  return encodeDatagram({
-    type: Type.CHAT,
-    op: Op.CHAT,
-    seq,
-    user,
-    payload: text,
-  });
-}
-
 /** What the core sent since the last look, split by port. */
 function drain(core: DaemonCore): {
   peer: string[];
@@ -92,17 +71,7 @@ function drain(core: DaemonCore): {
   const client: { to: Address; message: DaemonMessage }[] = [];
   for (const action of core.takeActions() as DaemonAction[]) {
     if (action.type === "peer") {
-      const d = action.datagram;
-      const op = d.type === Type.CHAT ? "CHAT" : {
-        [Op.ERR]: "ERR",
-        [Op.SYN]: "SYN",
-        [Op.ACK]: "ACK",
-        [Op.SYN_ACK]: "SYN+ACK",
-        [Op.FIN]: "FIN",
-      }[d.op];
-      peer.push(
-        [op, d.seq, d.payload].filter((x) => x !== "").join(" "),
-      );
+      peer.push(summary(action.datagram, { user: false }));
     } else {
       client.push({ to: action.to, message: action.message });
     }
@@ -482,13 +451,7 @@ Deno.test("daemon core: a duplicate send is not sent twice (§9)", () => {
 });
 
 Deno.test("daemon core: engine events reach the client as control events", () => {
-  const core = connected();
-  core.receiveClient(
-    request(2, { cmd: "invite", ip: "127.0.77.2" }),
-    CLIENT,
-    0,
-  );
-  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  const core = chatting();
   core.receiveClient(request(3, { cmd: "send", text: "hi" }), CLIENT, 20);
   core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 30);
   core.receivePeer(chat(0, "bob", "hello"), PEER, 40);
@@ -543,13 +506,7 @@ Deno.test("daemon core: a command that does not fit the phase gets the engine's 
 });
 
 Deno.test("daemon core: quit leaves the chat with FIN and frees the slot (§8.4)", () => {
-  const core = connected();
-  core.receiveClient(
-    request(2, { cmd: "invite", ip: "127.0.77.2" }),
-    CLIENT,
-    0,
-  );
-  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  const core = chatting();
   drain(core);
   core.receiveClient(request(3, { cmd: "quit" }), CLIENT, 20);
   deepStrictEqual(drain(core).peer, ["FIN 0"]);
@@ -599,13 +556,7 @@ Deno.test("daemon core: with auto-accept, messages that arrive with no client ar
 });
 
 Deno.test("daemon core: stop leaves the chat, tells the client and finishes when both are acknowledged", () => {
-  const core = connected();
-  core.receiveClient(
-    request(2, { cmd: "invite", ip: "127.0.77.2" }),
-    CLIENT,
-    0,
-  );
-  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  const core = chatting();
   core.receiveClient(ack(1), CLIENT, 11);
   drain(core);
   core.stop(100);
@@ -624,13 +575,7 @@ Deno.test("daemon core: stop leaves the chat, tells the client and finishes when
 });
 
 Deno.test("daemon core: stop gives up after the grace period when nobody answers", () => {
-  const core = connected();
-  core.receiveClient(
-    request(2, { cmd: "invite", ip: "127.0.77.2" }),
-    CLIENT,
-    0,
-  );
-  core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  const core = chatting();
   core.stop(100);
   for (let now = 100; now < 600; now = core.nextTimeout()!) {
     core.tick(now);
@@ -853,18 +798,7 @@ class TestSocket {
   /** The next SIMP datagram, described as `SYN+ACK 0` or `ERR 0 text`. */
   async nextDatagram(ms = 3000): Promise<{ text: string; from: Address }> {
     const [bytes, from] = await this.next(ms);
-    const d = decodeDatagram(bytes);
-    const op = d.type === Type.CHAT ? "CHAT" : {
-      [Op.ERR]: "ERR",
-      [Op.SYN]: "SYN",
-      [Op.ACK]: "ACK",
-      [Op.SYN_ACK]: "SYN+ACK",
-      [Op.FIN]: "FIN",
-    }[d.op];
-    return {
-      text: [op, d.seq, d.payload].filter((x) => x !== "").join(" "),
-      from,
-    };
+    return { text: summary(decodeDatagram(bytes), { user: false }), from };
   }
 
   /** Waits `ms` and checks that nothing arrived. */
@@ -968,41 +902,20 @@ async function withDaemon(
   }
 }
 
-const projectRoot = new URL("..", import.meta.url);
-
 /** Starts `simp daemon` as a subprocess; resolves once it is listening. */
-async function spawnDaemon(args: string[]): Promise<{
-  child: Deno.ChildProcess;
-  stderr: () => Promise<string>;
-}> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", "daemon", ...args],
-    cwd: projectRoot,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let ready!: () => void;
-  const listening = new Promise<void>((resolve) => ready = resolve);
-  const done = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-      if (text.includes("simp daemon listening on")) ready();
-    }
-    ready();
-  })();
-  await listening;
-  return {
-    child,
-    stderr: async () => {
-      await done;
-      return text;
-    },
-  };
+async function spawnDaemon(args: string[]): Promise<Proc> {
+  const daemon = new Proc(
+    `daemon ${args[0]}`,
+    ["run", "-A", "mod.ts", "daemon", ...args],
+    { stdin: false },
+  );
+  try {
+    await daemon.expect(/^simp daemon listening on /, { stream: "stderr" });
+  } catch (error) {
+    await daemon.stop("SIGKILL");
+    throw error;
+  }
+  return daemon;
 }
 
 // ---------------------------------------------------------------------------
@@ -1242,7 +1155,7 @@ Deno.test("daemon: a port in use gives one clear line and exit code 1", async ()
         "--client-port",
         String(CLIENT_PORT),
       ],
-      cwd: projectRoot,
+      cwd: ROOT,
       stdin: "null",
     }).output();
     strictEqual(output.code, 1);
@@ -1270,22 +1183,21 @@ Deno.test("daemon: an address that is not this machine's gives a clear line and 
 
 Deno.test("daemon: SIGTERM right after the listening line is a clean stop (exit 0)", async () => {
   for (let i = 0; i < 5; i++) {
-    const { child, stderr } = await spawnDaemon([
+    const daemon = await spawnDaemon([
       "127.0.77.38",
       "--port",
       String(PEER_PORT),
       "--client-port",
       String(CLIENT_PORT),
     ]);
-    child.kill("SIGTERM");
-    const status = await child.status;
-    strictEqual(status.code, 0, await stderr());
+    const status = await daemon.stop("SIGTERM");
+    strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
   }
 });
 
 Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§6.1)", async () => {
   const ip = "127.0.77.36";
-  const { child, stderr } = await spawnDaemon([
+  const daemon = await spawnDaemon([
     ip,
     "--port",
     String(PEER_PORT),
@@ -1305,20 +1217,14 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
     await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
     await client.event("chat-started");
-    child.kill("SIGTERM");
+    daemon.kill("SIGTERM");
     deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
     await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
     await client.event("daemon-stopping");
-    const status = await child.status;
-    strictEqual(status.code, 0, await stderr());
+    const status = await daemon.exit();
+    strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await child.status;
-    await stderr();
+    await daemon.stop("SIGKILL");
     await peer.close();
     await client.socket.close();
   }

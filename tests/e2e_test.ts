@@ -19,15 +19,8 @@ import {
   strictEqual,
 } from "node:assert/strict";
 import { CLIENT_TIMEOUT_MS } from "../lib/control.ts";
-import {
-  ANSWER,
-  CHAT,
-  MENU,
-  type Proc,
-  Processes,
-  ROOT,
-  STEP_TIMEOUT_MS,
-} from "./support/processes.ts";
+import { type Proc, ROOT, STEP_TIMEOUT_MS } from "../tools/_processes.ts";
+import { ANSWER, CHAT, MENU, Processes } from "./support/processes.ts";
 
 /** The busy error text of SPEC §4.8. */
 const BUSY = "busy: User already in another chat";
@@ -95,10 +88,10 @@ interface Chat {
 
 /**
  * Starts daemons at `aliceIp` and `bobIp` and a client for each; bob waits
- * for invitations, alice invites bob, bob accepts, and both see the chat
- * start (§4.1–§4.3, §8.2, §8.3).
+ * for invitations, alice invites bob, and bob is asked to answer (§4.1,
+ * §4.2, §8.2, §8.3).
  */
-async function startChat(
+async function startInvitation(
   procs: Processes,
   aliceIp: string,
   bobIp: string,
@@ -114,12 +107,26 @@ async function startChat(
   await waitForInvitations(bob);
   await invite(alice, bobIp);
   await bob.expectAll([`invitation from alice at ${aliceIp}`, ANSWER]);
+  return { alice, bob, aliceDaemon, bobDaemon };
+}
+
+/**
+ * Starts an invitation ({@linkcode startInvitation}); bob accepts, and both
+ * see the chat start (§4.3).
+ */
+async function startChat(
+  procs: Processes,
+  aliceIp: string,
+  bobIp: string,
+): Promise<Chat> {
+  const chat = await startInvitation(procs, aliceIp, bobIp);
+  const { alice, bob } = chat;
   await bob.write("y");
   await Promise.all([
     bob.expectAll([`chat started with alice at ${aliceIp}`, CHAT]),
     alice.expectAll([`chat started with bob at ${bobIp}`, CHAT]),
   ]);
-  return { alice, bob, aliceDaemon, bobDaemon };
+  return chat;
 }
 
 /** `from` says `text`; `to` receives it and `from` sees it delivered. */
@@ -156,14 +163,7 @@ e2e(
   async (procs) => {
     const aliceIp = "127.0.80.3";
     const bobIp = "127.0.80.4";
-    await Promise.all([procs.daemon(aliceIp), procs.daemon(bobIp)]);
-    const [alice, bob] = await Promise.all([
-      connectedClient(procs, aliceIp, "alice"),
-      connectedClient(procs, bobIp, "bob"),
-    ]);
-    await waitForInvitations(bob);
-    await invite(alice, bobIp);
-    await bob.expectAll([`invitation from alice at ${aliceIp}`, ANSWER]);
+    const { alice, bob } = await startInvitation(procs, aliceIp, bobIp);
     await bob.write("n");
     await Promise.all([
       bob.expectAll([`declined invitation from alice at ${aliceIp}`, MENU]),
