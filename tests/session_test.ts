@@ -2,14 +2,7 @@
 // `now` below is a number of milliseconds that the test chooses.
 
 import assert from "node:assert/strict";
-import {
-  BUSY_TEXT,
-  type Datagram,
-  encodeDatagram,
-  Op,
-  type Seq,
-  Type,
-} from "../lib/datagram.ts";
+import { BUSY_TEXT, type Datagram, Op } from "../lib/datagram.ts";
 import {
   type Action,
   type Address,
@@ -18,6 +11,7 @@ import {
   SessionError,
   type SessionEvent,
 } from "../lib/session.ts";
+import { chat, control, summary } from "./support/datagrams.ts";
 
 const A: Address = { hostname: "127.0.77.1", port: 7777 };
 const B: Address = { hostname: "127.0.77.2", port: 7777 };
@@ -50,36 +44,7 @@ function drain(s: Session): { sent: Sent[]; events: SessionEvent[] } {
 
 /** A short text per datagram, e.g. `SYN 0 alice`, `CHAT 1 bob hi`, `ERR 0 bob …`. */
 function show(sent: Sent[]): string[] {
-  return sent.map(({ d }) => {
-    const op = d.type === Type.CHAT ? "CHAT" : {
-      [Op.ERR]: "ERR",
-      [Op.SYN]: "SYN",
-      [Op.ACK]: "ACK",
-      [Op.SYN_ACK]: "SYN+ACK",
-      [Op.FIN]: "FIN",
-    }[d.op];
-    return [op, d.seq, d.user, d.payload].filter((x) => x !== "").join(" ");
-  });
-}
-
-function control(op: Datagram["op"], seq: Seq, user: string, payload = "") {
-  return encodeDatagram({
-    type: Type.CONTROL,
-    op: op as typeof Op.ACK,
-    seq,
-    user,
-    payload,
-  });
-}
-
-function chat(seq: Seq, user: string, text: string): Uint8Array {
-  return encodeDatagram({
-    type: Type.CHAT,
-    op: Op.CHAT,
-    seq,
-    user,
-    payload: text,
-  });
+  return sent.map(({ d }) => summary(d));
 }
 
 function eventTypes(events: SessionEvent[]): string[] {
@@ -105,11 +70,17 @@ function pass(
   return sent;
 }
 
-/** alice invites bob, bob accepts, the handshake completes; t = 100 after. */
-function established(config: Partial<SessionConfig> = {}) {
+/** alice invites bob at t = 0; her SYN reaches bob at t = 10. */
+function invited(config: Partial<SessionConfig> = {}) {
   const { a, b } = newPair(config);
   a.invite(B, 0);
   pass(a, A, b, 10); // SYN
+  return { a, b };
+}
+
+/** alice invites bob, bob accepts, the handshake completes; t = 100 after. */
+function established(config: Partial<SessionConfig> = {}) {
+  const { a, b } = invited(config);
   drain(b);
   b.accept(20);
   pass(b, B, a, 30); // SYN+ACK
@@ -189,9 +160,7 @@ Deno.test("§4.5 a decision after several SYN retransmissions: one notification,
 });
 
 Deno.test("§4.3 accept: SYN+ACK, the inviter ACKs, both sides are told the chat started", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   drain(b);
   b.accept(20);
   assert.equal(b.phase, "accepting");
@@ -210,9 +179,7 @@ Deno.test("§4.3 accept: SYN+ACK, the inviter ACKs, both sides are told the chat
 });
 
 Deno.test("§4.5 SYN+ACK lost: the accepting side retransmits it after the timeout", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.accept(20);
   drain(b); // the SYN+ACK is lost
   b.tick(20 + T - 1);
@@ -224,9 +191,7 @@ Deno.test("§4.5 SYN+ACK lost: the accepting side retransmits it after the timeo
 });
 
 Deno.test("§4.5 a duplicate SYN+ACK is answered with ACK again", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.accept(20);
   const synAck = drain(b).sent[0];
   a.receive(synAck.bytes, B, 30);
@@ -238,9 +203,7 @@ Deno.test("§4.5 a duplicate SYN+ACK is answered with ACK again", () => {
 });
 
 Deno.test("§4.3 handshake ACK lost: the first chat datagram completes the handshake", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.accept(20);
   pass(b, B, a, 30);
   drain(a); // the ACK is lost
@@ -257,9 +220,7 @@ Deno.test("§4.3 handshake ACK lost: the first chat datagram completes the hands
 });
 
 Deno.test("§4.4 decline: FIN, the inviter ACKs it and tells its user", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.decline(20);
   const declined = drain(b);
   assert.deepEqual(eventTypes(declined.events), ["invitation"]);
@@ -275,9 +236,7 @@ Deno.test("§4.4 decline: FIN, the inviter ACKs it and tells its user", () => {
 });
 
 Deno.test("§4.4 decline FIN lost: retransmitted until ACKed; a duplicate is re-ACKed", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.decline(20);
   drain(b); // lost
   b.tick(20 + T);
@@ -335,9 +294,7 @@ Deno.test("§4.5 a SYN from the partner after establishment is answered with SYN
 });
 
 Deno.test("§4.5 a duplicate handshake ACK changes nothing: the first chat datagram waits out its echo", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.accept(100);
   pass(b, B, a, 150);
   const ack = drain(a).sent[0];
@@ -359,9 +316,7 @@ Deno.test("§4.5 a duplicate handshake ACK changes nothing: the first chat datag
 });
 
 Deno.test("§4.5 a late handshake ACK after the first chat datagram established the chat confirms nothing", () => {
-  const { a, b } = newPair();
-  a.invite(B, 0);
-  pass(a, A, b, 10);
+  const { a, b } = invited();
   b.accept(10);
   pass(b, B, a, 20);
   a.send("hello bob", 20);

@@ -40,6 +40,7 @@ import {
   runChat,
   type Scenario,
   scenarioArbitrary,
+  type ScenarioLimits,
   Tally,
 } from "./support/chat_scenario.ts";
 import type { SimNode, TimedEvent } from "./support/sim_network.ts";
@@ -126,24 +127,36 @@ Deno.test("sim network: the same seed replays the same run", () => {
 
 // ---------------------------------------------------- the guarantee, §5
 
+/**
+ * Checks the guarantee of §5.3 on {@linkcode RUNS} chats of up to 25
+ * messages each way, at up to 30 % loss, 10 % duplication and 1 %
+ * corruption, with reordering; `limits` choose the timeout (§5.6) and whether
+ * one direction goes dark. Returns the tally of the runs.
+ */
+function checkGuaranteeRuns(
+  limits: Pick<ScenarioLimits, "adaptive" | "dark">,
+): Tally {
+  const tally = new Tally();
+  fc.assert(
+    fc.property(
+      scenarioArbitrary({
+        loss: 0.3,
+        duplicate: 0.1,
+        corrupt: 0.01,
+        maxMessages: 25,
+        ...limits,
+      }),
+      (s) => checkGuarantee(runChat(s), tally),
+    ),
+    { numRuns: RUNS },
+  );
+  return tally;
+}
+
 Deno.test(
   "§5.3 every message delivered exactly once, in order, or reported undelivered (loss ≤30 %, dup ≤10 %, reorder, 1 % corruption)",
   () => {
-    const tally = new Tally();
-    fc.assert(
-      fc.property(
-        scenarioArbitrary({
-          loss: 0.3,
-          duplicate: 0.1,
-          corrupt: 0.01,
-          adaptive: "never",
-          dark: "never",
-          maxMessages: 25,
-        }),
-        (s) => checkGuarantee(runChat(s), tally),
-      ),
-      { numRuns: RUNS },
-    );
+    const tally = checkGuaranteeRuns({ adaptive: "never", dark: "never" });
     tally.print("fixed timeout");
   },
 );
@@ -151,21 +164,7 @@ Deno.test(
 Deno.test(
   "§5.6 adaptive timeout keeps the guarantee of §5.3 (loss ≤30 %, dup ≤10 %, reorder, 1 % corruption)",
   () => {
-    const tally = new Tally();
-    fc.assert(
-      fc.property(
-        scenarioArbitrary({
-          loss: 0.3,
-          duplicate: 0.1,
-          corrupt: 0.01,
-          adaptive: "always",
-          dark: "never",
-          maxMessages: 25,
-        }),
-        (s) => checkGuarantee(runChat(s), tally),
-      ),
-      { numRuns: RUNS },
-    );
+    const tally = checkGuaranteeRuns({ adaptive: "always", dark: "never" });
     tally.print("adaptive timeout");
   },
 );
@@ -173,21 +172,7 @@ Deno.test(
 Deno.test(
   "§5.5 a peer that goes dark mid-chat is declared lost and every message not delivered is reported",
   () => {
-    const tally = new Tally();
-    fc.assert(
-      fc.property(
-        scenarioArbitrary({
-          loss: 0.3,
-          duplicate: 0.1,
-          corrupt: 0.01,
-          adaptive: "sometimes",
-          dark: "always",
-          maxMessages: 25,
-        }),
-        (s) => checkGuarantee(runChat(s), tally),
-      ),
-      { numRuns: RUNS },
-    );
+    const tally = checkGuaranteeRuns({ adaptive: "sometimes", dark: "always" });
     tally.print("one direction dark");
     ok(tally.peerLost > 0, "some runs must end with the peer declared lost");
   },
