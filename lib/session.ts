@@ -11,6 +11,7 @@
 import {
   BUSY_TEXT,
   checkText,
+  type ControlDatagram,
   type Datagram,
   decodeDatagram,
   encodeDatagram,
@@ -120,7 +121,12 @@ export type SessionEvent =
     name: string;
     undelivered: Undelivered[];
   }
-  | { type: "chat-closed"; peer: Address; name: string }
+  | {
+    type: "chat-closed";
+    peer: Address;
+    name: string;
+    undelivered: Undelivered[];
+  }
   | { type: "peer-error"; peer: Address; text: string };
 
 /** Why an incoming datagram was not acted on. */
@@ -292,9 +298,7 @@ export class Session {
       case "established":
       case "closing": {
         const chat = this.#chat!;
-        return this.#held(chat, -Infinity)
-          ? chat.echoUntil
-          : chat.sender.deadline;
+        return this.#waitsForEcho(chat) ? chat.echoUntil : chat.sender.deadline;
       }
       default:
         return undefined;
@@ -377,7 +381,10 @@ export class Session {
   /**
    * The user leaves: a chat is closed with FIN after the messages already
    * queued (SPEC §6.1); an invitation of ours is withdrawn with one FIN; a
-   * pending invitation is declined. Leaving while closing changes nothing.
+   * pending invitation is declined. While the handshake is unfinished
+   * (SYN+ACK sent, no ACK yet) it is {@linkcode abort}ed: a FIN now could
+   * be answered by the late handshake ACK, which is the same bytes as the
+   * FIN's ACK. Leaving while closing changes nothing.
    * @throws {SessionError} when there is nothing to leave.
    */
   leave(now: number): void {
@@ -385,14 +392,9 @@ export class Session {
     switch (this.#phase) {
       case "idle":
         throw new SessionError("Not in a chat");
-      case "inviting":
-        this.#control(this.#peer!, Op.FIN, 0);
-        this.#toIdle(now);
-        return;
       case "invited":
         this.#startDecline(now);
         return;
-      case "accepting":
       case "established":
         this.#phase = "closing";
         this.#chat!.sender.push({ kind: "fin" });
@@ -400,7 +402,35 @@ export class Session {
         return;
       case "closing":
         return;
+      case "inviting":
+      case "accepting":
+        this.abort(now);
+        return;
     }
+  }
+
+  /**
+   * Ends whatever is going on at once, as a daemon that is stopping must:
+   * one FIN, not retransmitted — with the chat's next sequence bit, not
+   * queued behind unacknowledged messages (SPEC §3.3) — and back to idle.
+   * An invitation of ours is withdrawn, a pending one declined; the messages
+   * of a chat that were not acknowledged are reported in `chat-closed`
+   * (SPEC §5.5). When idle, nothing happens.
+   */
+  abort(now: number): void {
+    this.tick(now);
+    if (this.#phase === "idle") return;
+    const chat = this.#chat;
+    this.#control(this.#peer!, Op.FIN, chat?.sender.nextSeq ?? 0);
+    if (chat?.wasStarted) {
+      this.#emit({
+        type: "chat-closed",
+        peer: this.#peer!,
+        name: this.#peerName,
+        undelivered: this.#undelivered(chat),
+      });
+    }
+    this.#toIdle(now);
   }
 
   // ------------------------------------------------------------------ events
@@ -436,7 +466,10 @@ export class Session {
         return;
       }
     }
-    this.#drop(from, "third-address", `${opName(d)} while ${this.#phase}`);
+    const reason = this.#formerPeers.has(formatAddress(from))
+      ? "unexpected" // late, from the partner of a chat that is over
+      : "third-address";
+    this.#drop(from, reason, `${opName(d)} while ${this.#phase}`);
   }
 
   /** The clock reached `now`: retransmit, give up or expire what is due. */
@@ -587,7 +620,9 @@ export class Session {
           this.#establish(now, false);
           return this.#onChatDatagram(d, from, now);
         }
-        if (d.type === Type.CONTROL && d.op === Op.ACK && d.seq === 0) {
+        if (d.type === Type.CONTROL && d.op === Op.ACK) {
+          // Nothing of ours is in flight yet, so any ACK answers the
+          // SYN+ACK: Sequence 1 from peers that share one counter.
           this.#establish(now, true);
           return;
         }
@@ -677,6 +712,7 @@ export class Session {
               type: "chat-closed",
               peer: this.#peer!,
               name: this.#peerName,
+              undelivered: [],
             });
           }
           this.#toIdle(now);
@@ -771,19 +807,20 @@ export class Session {
   #pump(now: number): void {
     if (this.#phase !== "established" && this.#phase !== "closing") return;
     const chat = this.#chat!;
-    if (this.#held(chat, now)) return;
+    if (this.#waitsForEcho(chat) && now < chat.echoUntil) return;
     const flight = chat.sender.pump(now);
     if (flight) this.#transmitItem(flight.item, flight.seq);
   }
 
   /**
-   * Whether a datagram with Sequence 0 must wait: while an ACK with Sequence
-   * 0 may still come back for a SYN+ACK of ours, it must not be taken for
-   * the ACK of a chat datagram (the two are the same bytes).
+   * Whether the next datagram is one with Sequence 0 waiting to be sent: it
+   * must wait for the end of the echo window (`chat.echoUntil`), while an
+   * ACK with Sequence 0 may still come back for a SYN+ACK of ours — that
+   * ACK is the same bytes as its own.
    */
-  #held(chat: Chat, now: number): boolean {
+  #waitsForEcho(chat: Chat): boolean {
     return chat.sender.inFlight === undefined && chat.sender.queued > 0 &&
-      chat.sender.nextSeq === 0 && now < chat.echoUntil;
+      chat.sender.nextSeq === 0;
   }
 
   /**
@@ -868,10 +905,15 @@ export class Session {
     }
   }
 
-  #control(to: Address, op: Datagram["op"], seq: Seq, payload = ""): void {
+  #control(
+    to: Address,
+    op: ControlDatagram["op"],
+    seq: Seq,
+    payload = "",
+  ): void {
     this.#transmit(to, {
       type: Type.CONTROL,
-      op: op as typeof Op.ACK,
+      op,
       seq,
       user: this.#userName,
       payload,

@@ -777,3 +777,75 @@ Deno.test("commands that do not fit the phase are refused with a clear error", (
   const { b } = established();
   assert.throws(() => b.send("é", 100), /non-ASCII/);
 });
+
+Deno.test("§6.1 leaving before the handshake ACK: one FIN at once, typed messages reported, the late ACK changes nothing", () => {
+  const { a, b } = invited();
+  drain(b);
+  b.accept(20);
+  const synAck = drain(b).sent;
+  b.send("typed quickly", 25); // waits for the handshake
+  b.leave(30);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["FIN 0 bob"]);
+  assert.deepEqual(events, [{
+    type: "chat-closed",
+    peer: A,
+    name: "alice",
+    undelivered: [{ id: 1, text: "typed quickly" }],
+  }]);
+  assert.equal(b.phase, "idle");
+  a.receive(synAck[0].bytes, B, 40);
+  b.receive(drain(a).sent[0].bytes, A, 50); // the handshake ACK, late
+  assert.deepEqual(drain(b), { sent: [], events: [] });
+});
+
+Deno.test("§6.1 abort (a daemon stopping): FIN with the next bit at once, unacknowledged messages reported", () => {
+  const { a, b } = established();
+  a.send("one", 100);
+  pass(a, A, b, 110);
+  pass(b, B, a, 120); // "one" delivered: the next bit is 1
+  drain(a);
+  a.send("two", 130); // in flight, never ACKed
+  a.send("three", 130); // queued
+  drain(a);
+  a.abort(140);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["FIN 1 alice"]);
+  assert.deepEqual(events, [{
+    type: "chat-closed",
+    peer: B,
+    name: "bob",
+    undelivered: [{ id: 2, text: "two" }, { id: 3, text: "three" }],
+  }]);
+  assert.equal(a.phase, "idle");
+  assert.equal(a.nextTimeout(), undefined);
+  b.receive(sent[0].bytes, A, 150);
+  assert.deepEqual(eventTypes(drain(b).events), ["message", "peer-left"]);
+});
+
+Deno.test("§6.1 abort while invited or inviting sends one FIN and tells nothing; idle does nothing", () => {
+  const { a, b } = invited();
+  drain(b);
+  b.abort(20);
+  assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
+  assert.equal(b.phase, "idle");
+  drain(a);
+  a.abort(20);
+  const inviter = drain(a);
+  assert.deepEqual(show(inviter.sent), ["FIN 0 alice"]);
+  assert.deepEqual(inviter.events, []);
+  assert.equal(a.phase, "idle");
+  const idle = new Session({ userName: "x" });
+  idle.abort(0);
+  assert.deepEqual(drain(idle), { sent: [], events: [] });
+});
+
+Deno.test("§4.3 sloppy peer: a handshake ACK with Sequence 1 (shared counter) completes the handshake", () => {
+  const { b } = invited();
+  drain(b);
+  b.accept(20);
+  drain(b);
+  b.receive(control(Op.ACK, 1, "alice"), A, 30);
+  assert.equal(b.phase, "established");
+  assert.deepEqual(eventTypes(drain(b).events), ["chat-started"]);
+});
