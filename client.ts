@@ -27,10 +27,12 @@ import {
   type Ask,
   ClientFlow,
   type Output,
+  printable,
   renderJson,
   renderText,
   unreachableMessage,
 } from "./lib/client_flow.ts";
+import { writeAll } from "./lib/_write.ts";
 import type { Command, ControlEvent, Reply } from "./lib/control.ts";
 import { type ChannelOptions, ControlChannel } from "./lib/control_channel.ts";
 import { CLEAR_LINE, LineEditor } from "./lib/line_editor.ts";
@@ -426,17 +428,6 @@ class ClientApp {
   }
 }
 
-const encoder = new TextEncoder();
-
-/** Writes all of `text` to `stream`, synchronously. */
-function writeAll(stream: typeof Deno.stdout, text: string): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) {
-    written += stream.writeSync(bytes.subarray(written));
-  }
-}
-
 /** Scripted mode: one line per output, answers read line by line. */
 class ScriptedUi implements Ui {
   #json: boolean;
@@ -595,57 +586,12 @@ class TerminalUi implements Ui {
   }
 
   #style(code: string, text: string): string {
-    return this.#colour ? `\x1b[${code}m${text}\x1b[0m` : text;
+    return style(this.#colour, code, text);
   }
 
   /** The screen lines for `output` (may be none). */
   #lines(output: Output): string[] {
-    const text = renderText(output);
-    switch (output.type) {
-      case "prompt":
-        if (output.ask === "menu") {
-          return [
-            this.#style("1", "What next?") +
-            "  1 = start a new chat   2 = wait for invitations   q = quit",
-          ];
-        }
-        if (output.ask === "chat") {
-          return [
-            this.#style(
-              "2",
-              "Type messages and press Enter; /leave leaves the chat, q quits",
-            ),
-          ];
-        }
-        return [];
-      case "message":
-        return [
-          `${this.#style("1;36", output.name.replace(/[^\x20-\x7e]/g, "?"))}: ${
-            text.slice(text.indexOf(": ") + 2)
-          }`,
-        ];
-      case "sent":
-        return [
-          `${this.#style("1;32", this.#name || "you")}: ${
-            text.slice(text.indexOf(": ") + 2)
-          } ${this.#style("2", `#${output.id}`)}`,
-        ];
-      case "delivered":
-        return [this.#style("2", `  ✓ #${output.id} delivered`)];
-      case "retransmitted":
-        return [this.#style("33", `  ↻ ${text}`)];
-      case "undelivered":
-      case "not-sent":
-      case "error":
-      case "busy":
-      case "peer-lost":
-      case "peer-error":
-        return [this.#style("31", `! ${text.replace(/^error: /, "")}`)];
-      case "bye":
-        return [];
-      default:
-        return [this.#style("2", `* ${text}`)];
-    }
+    return terminalLines(output, { name: this.#name, colour: this.#colour });
   }
 
   async #readKeys(app: ClientApp): Promise<void> {
@@ -676,6 +622,84 @@ class TerminalUi implements Ui {
       log.debug("Reading the terminal failed: {error}", { error });
     }
     app.eof();
+  }
+}
+
+/** `text` in the SGR style `code` (e.g. `1;36`), when colours are on. */
+function style(colour: boolean, code: string, text: string): string {
+  return colour ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+/** How {@linkcode terminalLines} shows things. */
+export interface TerminalView {
+  /** The user's own name, shown before the messages they send. */
+  name: string;
+  /** Whether to use colours (SGR escape sequences). */
+  colour: boolean;
+}
+
+/**
+ * The lines the interactive client shows for `output` (none for some, e.g.
+ * a question, which is the input line's prompt instead). Messages are built
+ * from the output's fields, with control characters made harmless
+ * ({@linkcode printable}); the other news is its {@linkcode renderText}
+ * line, styled.
+ *
+ * @example
+ * ```ts
+ * import { terminalLines } from "./client.ts";
+ * const view = { name: "alice", colour: false };
+ * console.log(terminalLines({ type: "message", name: "bob", text: "hi" }, view));
+ * // ["bob: hi"]
+ * ```
+ */
+export function terminalLines(output: Output, view: TerminalView): string[] {
+  const paint = (code: string, text: string) => style(view.colour, code, text);
+  switch (output.type) {
+    case "prompt":
+      if (output.ask === "menu") {
+        return [
+          paint("1", "What next?") +
+          "  1 = start a new chat   2 = wait for invitations   q = quit",
+        ];
+      }
+      if (output.ask === "chat") {
+        return [
+          paint(
+            "2",
+            "Type messages and press Enter; /leave leaves the chat, q quits",
+          ),
+        ];
+      }
+      return [];
+    case "message":
+      return [
+        `${paint("1;36", printable(output.name))}: ${printable(output.text)}`,
+      ];
+    case "sent":
+      return [
+        `${paint("1;32", printable(view.name || "you"))}: ${
+          printable(output.text)
+        } ${paint("2", `#${output.id}`)}`,
+      ];
+    case "delivered":
+      return [paint("2", `  ✓ #${output.id} delivered`)];
+    case "bye":
+      return [];
+  }
+  const text = renderText(output);
+  switch (output.type) {
+    case "retransmitted":
+      return [paint("33", `  ↻ ${text}`)];
+    case "undelivered":
+    case "not-sent":
+    case "error":
+    case "busy":
+    case "peer-lost":
+    case "peer-error":
+      return [paint("31", `! ${text.replace(/^error: /, "")}`)];
+    default:
+      return [paint("2", `* ${text}`)];
   }
 }
 

@@ -6,9 +6,11 @@
  * core's next timeout. Every datagram on the peer port is traced at debug
  * level under the log category `["simp", "wire"]`.
  *
- * SIGINT and SIGTERM stop it: a chat is left with FIN, the client is told
- * (`daemon-stopping`), and it exits once the FIN and the event are
- * acknowledged or after {@linkcode STOP_GRACE_MS}, whichever comes first.
+ * SIGINT and SIGTERM stop it: whatever is going on ends at once with one FIN
+ * (a chat, even with messages unacknowledged, which the client is told of;
+ * an invitation), the client is told (`daemon-stopping`), and it exits once
+ * the client has acknowledged the events or after {@linkcode STOP_GRACE_MS},
+ * whichever comes first; a second signal exits at once.
  *
  * @module
  */
@@ -258,7 +260,7 @@ class Daemon {
       void this.#close();
       return;
     }
-    log.info("Stopping: leaving any chat and telling the client");
+    log.info("Stopping: ending any chat or invitation and telling the client");
     core.stop(performance.now());
   }
 

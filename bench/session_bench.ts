@@ -8,11 +8,12 @@
  * Run with `deno task bench`.
  */
 
+import { SIMP_PORT } from "../lib/control.ts";
 import { decodeDatagram, encodeDatagram, Op, Type } from "../lib/datagram.ts";
 import { type Action, type Address, Session } from "../lib/session.ts";
 
-const A: Address = { hostname: "127.0.77.1", port: 7777 };
-const B: Address = { hostname: "127.0.77.2", port: 7777 };
+const A: Address = { hostname: "127.0.77.1", port: SIMP_PORT };
+const B: Address = { hostname: "127.0.77.2", port: SIMP_PORT };
 const MESSAGE = "x".repeat(100);
 
 /** Passes every datagram among `actions` to `to`; returns how many. */

@@ -9,6 +9,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { CLIENT_PORT, isIPv4, SIMP_PORT, specialAddress } from "./control.ts";
 import { checkUserName } from "./datagram.ts";
 import {
   isLogFormat,
@@ -39,9 +40,9 @@ export class UsageError extends Error {
 export interface DaemonOptions {
   /** The daemon's IPv4 address: it binds both its ports there (§1.2). */
   ip: string;
-  /** UDP port for daemon-to-daemon traffic (§1.1, default 7777). */
+  /** UDP port for daemon-to-daemon traffic (§1.1, default {@linkcode SIMP_PORT}). */
   port: number;
-  /** UDP port the client talks to, on the same IP (§1.1, default 7778). */
+  /** UDP port the client talks to, on the same IP (§1.1, default {@linkcode CLIENT_PORT}). */
   clientPort: number;
   /** Retransmission timeout in milliseconds (§5.2, default 5000). */
   timeoutMs: number;
@@ -64,7 +65,7 @@ export interface DaemonOptions {
 export interface ClientOptions {
   /** The IPv4 address of the user's own daemon (§1.2, §8.1). */
   ip: string;
-  /** The daemon's client port (§1.1, default 7778). */
+  /** The daemon's client port (§1.1, default {@linkcode CLIENT_PORT}). */
   port: number;
   /** The user name; when absent the client asks for it (§8.1). */
   name?: string;
@@ -85,8 +86,8 @@ export const DEFAULT_IP = "127.0.0.1";
 /** Defaults of `simp daemon`. */
 export const DAEMON_DEFAULTS: Readonly<DaemonOptions> = Object.freeze({
   ip: DEFAULT_IP,
-  port: 7777,
-  clientPort: 7778,
+  port: SIMP_PORT,
+  clientPort: CLIENT_PORT,
   timeoutMs: 5000,
   retries: 5,
   autoAccept: false,
@@ -97,7 +98,7 @@ export const DAEMON_DEFAULTS: Readonly<DaemonOptions> = Object.freeze({
 /** Defaults of `simp client` (no `name`: the client asks for it). */
 export const CLIENT_DEFAULTS: Readonly<ClientOptions> = Object.freeze({
   ip: DEFAULT_IP,
-  port: 7778,
+  port: CLIENT_PORT,
   json: false,
   logLevel: "warning",
   logFormat: "text",
@@ -142,8 +143,8 @@ Usage:
   simp --help                  show this help
   simp --version               show the version
 
-Every user runs a daemon; daemons talk SIMP to each other on UDP port 7777,
-and the user talks to their own daemon with the client (port 7778).
+Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_PORT},
+and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
 Run "simp daemon --help" or "simp client --help" for their options.`;
 
@@ -153,8 +154,8 @@ Runs the SIMP daemon of the user at IP (an IPv4 address, default 127.0.0.1).
 It talks to other daemons on IP:PORT and to one client on IP:CLIENT-PORT.
 
 Options:
-  --port PORT          UDP port for daemon-to-daemon traffic (default 7777)
-  --client-port PORT   UDP port for the client (default 7778)
+  --port PORT          UDP port for daemon-to-daemon traffic (default ${SIMP_PORT})
+  --client-port PORT   UDP port for the client (default ${CLIENT_PORT})
   --timeout SECONDS    retransmission timeout, greater than 0, decimals
                        allowed (default 5)
   --retries N          retransmissions before the peer is given up,
@@ -177,7 +178,7 @@ Connects to your SIMP daemon at IP (an IPv4 address, default 127.0.0.1) and
 lets you invite someone, answer invitations and chat. Type q to quit.
 
 Options:
-  --port PORT          the daemon's client port (default 7778)
+  --port PORT          the daemon's client port (default ${CLIENT_PORT})
   --name NAME          your user name: printable ASCII, at most 32
                        characters (asked for when not given)
   --json               print events as JSON lines on stdout (for scripts)
@@ -347,19 +348,6 @@ function nameValue(name: string, see: string): string {
   return name;
 }
 
-/**
- * Whether `text` is an IPv4 address in dotted-quad form: four decimal
- * numbers 0–255 without leading zeros (`010` is ambiguous: octal to some
- * tools).
- */
-export function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 &&
-    parts.every((part) =>
-      /^(?:0|[1-9][0-9]{0,2})$/.test(part) && Number(part) <= 255
-    );
-}
-
 // ---------------------------------------------------------------------------
 // Helpers
 
@@ -427,6 +415,14 @@ function ipArgument(
       `Invalid IP address ${
         show(ip)
       }: give an IPv4 address such as 127.0.0.1 (see ${see})`,
+    );
+  }
+  const special = specialAddress(ip);
+  if (special !== undefined) {
+    // The daemon answers from the address it is bound to, and the client
+    // accepts answers only from the address it asked.
+    throw new UsageError(
+      `IP address ${ip} is ${special}, not one daemon's: give the daemon's own IPv4 address such as 127.0.0.1 (see ${see})`,
     );
   }
   return ip;

@@ -25,21 +25,18 @@ import type {
   Reply,
 } from "./control.ts";
 import {
+  CLIENT_PORT,
   CONTROL_VERSION,
   encodeControl,
   isIPv4,
   MAX_CONTROL_DATAGRAM,
+  SIMP_PORT,
+  specialAddress,
 } from "./control.ts";
 import { checkText, checkUserName } from "./datagram.ts";
 
 export type { Command, ControlEvent, DaemonState, Reply } from "./control.ts";
 export { MAX_CONTROL_DATAGRAM } from "./control.ts";
-
-/** The daemon-to-daemon port a bare IP means (SPEC §1.1). */
-export const DEFAULT_PEER_PORT = 7777;
-
-/** The daemon's default client port (SPEC §1.1). */
-export const DEFAULT_CLIENT_PORT = 7778;
 
 /** What the flow is waiting for the user to type, when it is. */
 export type Ask =
@@ -58,7 +55,7 @@ export type Ask =
 export interface PeerAddress {
   /** Its IPv4 address. */
   ip: string;
-  /** Its UDP port (7777 unless overridden). */
+  /** Its UDP port ({@linkcode SIMP_PORT} unless overridden). */
   port: number;
 }
 
@@ -82,13 +79,16 @@ export interface PeerUser extends PeerAddress {
  * - `declined`, `busy` (with the other daemon's error `text`, §4.8),
  *   `no-answer` (§4.6), `invitation-cancelled` — our invitation's ends;
  * - `message` — from `name`; `sent` — our message went to the daemon as
- *   `id`; `not-sent` — it did not, `reason` says why (nothing is dropped
- *   silently);
- * - `delivered` (§5.3), `retransmitted` (`attempt` counts sendings: 2 is the
- *   first retransmission, §5.2), `undelivered` (§5.5) — news of message `id`;
+ *   `id`; `not-sent` — it did not (or the daemon stopped answering before
+ *   it said so), `reason` says why (nothing is dropped silently);
+ * - `delivered` (§5.3), `retransmitted` (`attempt` as in the daemon's
+ *   event: 1 is the first retransmission, §5.2), `undelivered` (§5.5) —
+ *   news of message `id`;
  * - `peer-left` (§6.1), `peer-lost` (§5.5) — the chat is over, followed by
  *   one `undelivered` per message that did not make it;
- * - `leaving` — we left; `chat-closed` — and the other side acknowledged;
+ * - `leaving` — we left; `chat-closed` — the chat we left is over (the other
+ *   side acknowledged, or the daemon ended it at once), followed by one
+ *   `undelivered` per message that did not make it;
  * - `peer-error` — the other daemon sent ERR during the chat;
  * - `daemon-stopping` — the daemon shuts down, the client exits (code 1);
  * - `error` — a request failed or an answer was not understood; `fatal`
@@ -112,7 +112,12 @@ export type Output =
   | { type: "sent"; id: number; text: string }
   | { type: "not-sent"; text: string; reason: string }
   | { type: "delivered"; id: number }
-  | { type: "retransmitted"; id: number; attempt: number }
+  | {
+    type: "retransmitted";
+    id: number;
+    /** Which retransmission: 1 = the first (the second sending), as in the daemon's event. */
+    attempt: number;
+  }
   | { type: "undelivered"; id: number; text: string }
   | ({ type: "peer-left" } & PeerUser)
   | ({ type: "peer-lost" } & PeerUser)
@@ -205,7 +210,7 @@ export class ClientFlow {
   #name: string | undefined;
   /** The input ended while the daemon had not answered yet. */
   #eof = false;
-  /** `undelivered` events still to come after `peer-left` or `peer-lost`. */
+  /** `undelivered` events still to come after `peer-left`, `peer-lost` or `chat-closed`. */
   #undeliveredToCome = 0;
 
   /** Creates the flow; nothing happens before {@linkcode start}. */
@@ -307,7 +312,7 @@ export class ClientFlow {
         }
         return this.#refuse(
           `Waiting for ${
-            formatAddress(state.ip, state.port)
+            displayAddress(state.ip, state.port)
           } to answer: type /leave to cancel or q to quit`,
         );
       default:
@@ -477,7 +482,7 @@ export class ClientFlow {
         this.#deliveryNews({
           type: "retransmitted",
           id: event.id,
-          attempt: event.attempt + 1,
+          attempt: event.attempt,
         });
         return;
       case "peer-left":
@@ -507,7 +512,9 @@ export class ClientFlow {
           port: event.port,
           name: event.name,
         });
-        this.#chatOver();
+        // As after peer-left: the undelivered messages, then the menu.
+        this.#undeliveredToCome = event.undelivered;
+        if (this.#undeliveredToCome === 0) this.#chatOver();
         return;
       case "peer-error":
         this.#output({
@@ -518,6 +525,9 @@ export class ClientFlow {
         });
         return;
       case "daemon-stopping":
+        this.#abandonSends(
+          "No answer from the daemon before it stopped: it may or may not have sent it",
+        );
         this.#output({ type: "daemon-stopping" });
         this.#finish(1);
         return;
@@ -648,7 +658,7 @@ export class ClientFlow {
     this.#state = { kind: "inviting", ...target };
     this.#output({ type: "inviting", ...target });
     this.#request(
-      target.port === DEFAULT_PEER_PORT
+      target.port === SIMP_PORT
         ? { cmd: "invite", ip: target.ip }
         : { cmd: "invite", ip: target.ip, port: target.port },
     );
@@ -761,8 +771,22 @@ export class ClientFlow {
   }
 
   #fatal(message: string): void {
+    this.#abandonSends(
+      "No answer from the daemon: it may or may not have sent it",
+    );
     this.#output({ type: "error", message, fatal: true });
     this.#finish(1);
+  }
+
+  /**
+   * The client stops before the daemon answered some `send` requests: each
+   * of their texts is shown as not sent, so that none vanishes from the
+   * screen.
+   */
+  #abandonSends(reason: string): void {
+    const texts = this.#sending;
+    this.#sending = [];
+    for (const text of texts) this.#output({ type: "not-sent", text, reason });
   }
 
   #finish(code: number): void {
@@ -801,7 +825,7 @@ export class ClientFlow {
  * ```
  */
 export function unreachableMessage(ip: string, port: number): string {
-  const command = port === DEFAULT_CLIENT_PORT
+  const command = port === CLIENT_PORT
     ? `simp daemon ${ip}`
     : `simp daemon ${ip} --client-port ${port}`;
   return `Daemon not reachable at ${ip}:${port} — is \`${command}\` running?`;
@@ -837,34 +861,43 @@ function sendRequestSize(text: string): number {
 }
 
 /**
- * Reads the address of a user to invite: `IP` (port 7777) or `IP:PORT`.
- * Returns an error message for the user when it is neither.
+ * Reads the address of a user to invite: `IP` (port {@linkcode SIMP_PORT})
+ * or `IP:PORT`. Returns an error message for the user when it is neither,
+ * or when the IP cannot be one daemon's (wildcard, broadcast, multicast).
  */
 export function parseTarget(
   text: string,
 ): { ip: string; port: number } | string {
   const match = /^([^:]*)(?::(\d{1,5}))?$/.exec(text);
   const ip = match?.[1] ?? text;
-  const port = match?.[2] === undefined ? DEFAULT_PEER_PORT : Number(match[2]);
+  const port = match?.[2] === undefined ? SIMP_PORT : Number(match[2]);
   if (match === null || !isIPv4(ip)) {
     return `${
       JSON.stringify(text)
-    } is not an IPv4 address: type one such as 127.0.0.2 (or 127.0.0.2:7777)`;
+    } is not an IPv4 address: type one such as 127.0.0.2 (or 127.0.0.2:${SIMP_PORT})`;
+  }
+  const special = specialAddress(ip);
+  if (special !== undefined) {
+    return `${ip} is ${special}, not a user's daemon: type one daemon's IPv4 address such as 127.0.0.2`;
   }
   if (port < 1 || port > 65_535) {
-    return `Port ${port} is out of range: use 1 to 65535, or leave it out for 7777`;
+    return `Port ${port} is out of range: use 1 to 65535, or leave it out for ${SIMP_PORT}`;
   }
   return { ip, port };
 }
 
-/** `ip` for the SIMP port 7777, else `ip:port`. */
-export function formatAddress(ip: string, port: number): string {
-  return port === DEFAULT_PEER_PORT ? ip : `${ip}:${port}`;
+/**
+ * An address as the client shows it: `ip` for the SIMP port
+ * {@linkcode SIMP_PORT}, else `ip:port`. (The engine's `formatAddress`
+ * always shows `ip:port`.)
+ */
+export function displayAddress(ip: string, port: number): string {
+  return port === SIMP_PORT ? ip : `${ip}:${port}`;
 }
 
 /** `name at ip` (or just the address when the name is unknown). */
 export function formatPeer(name: string, ip: string, port: number): string {
-  const address = formatAddress(ip, port);
+  const address = displayAddress(ip, port);
   return name === "" ? address : `${name} at ${address}`;
 }
 
@@ -906,7 +939,7 @@ function textLine(output: Output): string {
     case "waiting":
       return "waiting for invitations";
     case "inviting":
-      return `inviting ${formatAddress(output.ip, output.port)}`;
+      return `inviting ${displayAddress(output.ip, output.port)}`;
     case "invitation":
       return `invitation from ${
         formatPeer(output.name, output.ip, output.port)
@@ -928,9 +961,11 @@ function textLine(output: Output): string {
     case "busy":
       return `busy: ${output.text}`;
     case "no-answer":
-      return `no answer from ${formatAddress(output.ip, output.port)}`;
+      return `no answer from ${displayAddress(output.ip, output.port)}`;
     case "invitation-cancelled":
-      return `invitation to ${formatAddress(output.ip, output.port)} cancelled`;
+      return `invitation to ${
+        displayAddress(output.ip, output.port)
+      } cancelled`;
     case "message":
       return `${output.name}: ${output.text}`;
     case "sent":
@@ -945,7 +980,7 @@ function textLine(output: Output): string {
       return `undelivered #${output.id}: ${output.text}`;
     case "peer-left":
       return `${
-        output.name || formatAddress(output.ip, output.port)
+        output.name || displayAddress(output.ip, output.port)
       } left the chat`;
     case "peer-lost":
       return `lost contact with ${
@@ -957,7 +992,7 @@ function textLine(output: Output): string {
       return "chat closed";
     case "peer-error":
       return `error from ${
-        formatAddress(output.ip, output.port)
+        displayAddress(output.ip, output.port)
       }: ${output.text}`;
     case "daemon-stopping":
       return "daemon is stopping";

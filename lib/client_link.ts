@@ -9,11 +9,14 @@
  *
  * The rules (message shapes in `lib/control.ts`, prose in docs/PROTOCOL.md):
  * - Only addresses of this machine may talk to it: 127.0.0.0/8 and the
- *   daemon's own IP (SPEC §7.2). Anything else is dropped and logged.
+ *   daemon's own IP (SPEC §7.2). Anything else is dropped and logged, at
+ *   most once a minute ({@linkcode STRANGER_LOG_BUDGET}).
  * - One client at a time, identified by its source address and port. A
  *   `connect` from another address while the slot is held is refused with an
  *   error naming the holder; a `connect` from the holder's address with a new
- *   id starts a new connection (event numbering from 1 again). The slot is
+ *   id starts a new connection (event numbering from 1 again; what the old
+ *   one had not acknowledged is treated as events of a client that went
+ *   away, see below). The slot is
  *   freed by `quit` or after {@linkcode CLIENT_TIMEOUT_MS} without hearing
  *   from the client.
  * - Every request is answered exactly once per id: a duplicate id gets the
@@ -50,7 +53,7 @@ import {
   type Reply,
   splitEvent,
 } from "./control.ts";
-import { getLogger } from "./log.ts";
+import { getLogger, LogBudget } from "./log.ts";
 import { type Address, formatAddress, SessionError } from "./session.ts";
 
 const log = getLogger(["daemon", "client"]);
@@ -91,6 +94,16 @@ export interface ClientLinkOptions {
   replyCacheSize: number;
 }
 
+/**
+ * How often a datagram from another machine on the client port is logged:
+ * the first, then at most one a minute, which tells how many were dropped
+ * without a line meanwhile (SPEC §7.3: a remote sender must not flood the
+ * log).
+ */
+export const STRANGER_LOG_BUDGET: Readonly<
+  { burst: number; perMinute: number }
+> = Object.freeze({ burst: 1, perMinute: 1 });
+
 /** The defaults of {@linkcode ClientLinkOptions} (all but `ownIp`). */
 export const DEFAULT_LINK_OPTIONS: Readonly<Omit<ClientLinkOptions, "ownIp">> =
   Object.freeze({
@@ -124,10 +137,11 @@ export function isLocalAddress(ip: string, ownIp: string): boolean {
  * next connection (SPEC §4.9). Not kept: `invitation`, `invitation-ended`
  * and `chat-started`, whose news is in the connect reply's state;
  * `delivered` and `retransmitted`, which name message ids of a connection
- * that is gone; `chat-closed`, the end of a chat our own user left (with
- * `leave` or `quit`); `daemon-stopping`, which nobody will hear. Everything
- * else (messages, the peer leaving or being lost, answers to an invitation,
- * errors from the peer) is kept.
+ * that is gone; `chat-closed` with no undelivered messages, the end of a
+ * chat our own user left (with `leave` or `quit`); `daemon-stopping`, which
+ * nobody will hear. Everything else (messages, the peer leaving or being
+ * lost, a `chat-closed` with undelivered messages and the `undelivered`
+ * events after it, answers to an invitation, errors from the peer) is kept.
  */
 export function keptWhileDisconnected(event: ControlEvent): boolean {
   switch (event.type) {
@@ -136,9 +150,10 @@ export function keptWhileDisconnected(event: ControlEvent): boolean {
     case "chat-started":
     case "delivered":
     case "retransmitted":
-    case "chat-closed":
     case "daemon-stopping":
       return false;
+    case "chat-closed":
+      return event.undelivered > 0;
     default:
       return true;
   }
@@ -196,6 +211,7 @@ export class ClientLink {
   #transmits: LinkTransmit[] = [];
   /** While a command runs, new events wait until its reply is out. */
   #running = false;
+  #strangerLogs = new LogBudget(STRANGER_LOG_BUDGET);
 
   /** Creates a link with no client; `options` override {@linkcode DEFAULT_LINK_OPTIONS}. */
   constructor(
@@ -242,10 +258,16 @@ export class ClientLink {
   /** A datagram arrived on the client port from `from` at time `now`. */
   receive(bytes: Uint8Array, from: Address, now: number): void {
     if (!isLocalAddress(from.hostname, this.#options.ownIp)) {
-      log.warning(
-        "Dropped a datagram on the client port from {from}: only this machine may use it (SPEC §7.2)",
-        { from: formatAddress(from) },
-      );
+      const unlogged = this.#strangerLogs.take(now);
+      if (unlogged !== undefined) {
+        log.warning(
+          "Dropped a datagram on the client port from {from}: only this machine may use it (SPEC §7.2)" +
+            (unlogged > 0
+              ? "; {unlogged} more from other machines were dropped since the last such line"
+              : ""),
+          { from: formatAddress(from), ...(unlogged > 0 ? { unlogged } : {}) },
+        );
+      }
       return;
     }
     this.#expire(now);
@@ -416,8 +438,9 @@ export class ClientLink {
       return;
     }
     if (old !== undefined) {
-      // The same client connects again: a new connection; what it had not
-      // acknowledged yet is sent again under the new numbering.
+      // The same client connects again: a new connection. What the old one
+      // had not acknowledged is kept like the events of a client that went
+      // away (keptWhileDisconnected), and sent under the new numbering.
       this.#release(old);
     }
     const c: Connection = {

@@ -1,6 +1,6 @@
 /**
  * The client–daemon protocol (SPEC §9), version 1: one JSON object per UDP
- * datagram on the daemon's client port (7778). This module holds the message
+ * datagram on the daemon's client port ({@linkcode CLIENT_PORT}). This module holds the message
  * shapes and their strict parsing; the daemon and the client do the I/O.
  *
  * - Requests (client → daemon) carry `id`; the daemon answers every request
@@ -15,9 +15,9 @@
  *   event whose `text` would make it larger is sent as consecutive events
  *   of the same type carrying consecutive slices of the text, all but the
  *   last marked `"continued": true` ({@linkcode splitEvent}); the client
- *   joins them before showing anything. `peer-left` and `peer-lost` carry
- *   the number of undelivered messages, each of which follows as an
- *   `undelivered` event.
+ *   joins them before showing anything. `peer-left`, `peer-lost` and
+ *   `chat-closed` carry the number of undelivered messages, each of which
+ *   follows as an `undelivered` event.
  *
  * See docs/PROTOCOL.md for the message table and an example exchange.
  *
@@ -29,6 +29,12 @@ import type { Phase } from "./session.ts";
 
 /** The protocol version this build speaks. */
 export const CONTROL_VERSION = 1;
+
+/** The UDP port daemons talk SIMP on, and the one a bare IP means (SPEC §1.1). */
+export const SIMP_PORT = 7777;
+
+/** The daemon's default client port, on the daemon's IP (SPEC §1.1). */
+export const CLIENT_PORT = 7778;
 
 /**
  * The largest control message, in bytes: the largest UDP payload over IPv4.
@@ -130,10 +136,11 @@ export interface Continued {
 
 /**
  * An event for the client (the protocol core's events, addresses as
- * {@linkcode WireAddress}). `peer-left` and `peer-lost` carry the number of
- * undelivered messages; that many `undelivered` events follow them at once,
- * one per message, in order. Events with a `text` may be split into parts
- * ({@linkcode Continued}).
+ * {@linkcode WireAddress}). `peer-left`, `peer-lost` and `chat-closed` carry
+ * the number of undelivered messages; that many `undelivered` events follow
+ * them at once, one per message, in order. Events with a `text` may be split
+ * into parts ({@linkcode Continued}). In `retransmitted`, `attempt` counts
+ * retransmissions: 1 is the first retransmission (the second sending).
  */
 export type ControlEvent =
   | { type: "invitation"; ip: string; port: number; name: string }
@@ -150,7 +157,12 @@ export type ControlEvent =
   | { type: "no-answer"; ip: string; port: number }
   | ({ type: "message"; name: string; text: string } & Continued)
   | { type: "delivered"; id: number }
-  | { type: "retransmitted"; id: number; attempt: number }
+  | {
+    type: "retransmitted";
+    id: number;
+    /** Which retransmission this is: 1 = the first (the second sending). */
+    attempt: number;
+  }
   | {
     type: "peer-left";
     ip: string;
@@ -166,7 +178,13 @@ export type ControlEvent =
     undelivered: number;
   }
   | ({ type: "undelivered"; id: number; text: string } & Continued)
-  | { type: "chat-closed"; ip: string; port: number; name: string }
+  | {
+    type: "chat-closed";
+    ip: string;
+    port: number;
+    name: string;
+    undelivered: number;
+  }
   | ({ type: "peer-error"; ip: string; port: number; text: string } & Continued)
   | { type: "daemon-stopping" };
 
@@ -281,11 +299,54 @@ export function splitEvent(event: ControlEvent): ControlEvent[] {
   return parts;
 }
 
-/** A valid IPv4 dotted quad such as `127.0.0.2`. */
+/**
+ * Whether `text` is an IPv4 address in dotted-quad form: four decimal
+ * numbers 0–255 without leading zeros (`010` is ambiguous: octal to some
+ * tools). Any such address passes, even those no daemon can use (see
+ * {@linkcode specialAddress}).
+ */
 export function isIPv4(text: string): boolean {
   const parts = text.split(".");
   return parts.length === 4 &&
-    parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+    parts.every((p) => /^(?:0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+/**
+ * What an IPv4 address is when it cannot be one daemon's address, or
+ * `undefined` for an ordinary one: the wildcard `0.0.0.0`, the broadcast
+ * `255.255.255.255`, or a multicast address (224.0.0.0/4). A daemon bound to
+ * one of these would not answer from the address its client and its peers
+ * talk to, and a datagram sent to one does not reach one daemon.
+ *
+ * @example
+ * ```ts
+ * import { specialAddress } from "./control.ts";
+ * console.log(specialAddress("0.0.0.0")); // "the wildcard address"
+ * console.log(specialAddress("127.0.0.2")); // undefined
+ * ```
+ */
+export function specialAddress(ip: string): string | undefined {
+  if (ip === "0.0.0.0") return "the wildcard address";
+  if (ip === "255.255.255.255") return "the broadcast address";
+  const first = Number(ip.split(".")[0]);
+  if (first >= 224 && first <= 239) return "a multicast address";
+  return undefined;
+}
+
+/** How many characters of a client's value an error message quotes. */
+const QUOTE_LIMIT = 40;
+
+/**
+ * `value` as JSON for an error message, cut to {@linkcode QUOTE_LIMIT}
+ * characters with an ellipsis: an error reply must stay small whatever the
+ * client sent.
+ */
+function quote(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  const characters = Array.from(json);
+  return characters.length <= QUOTE_LIMIT
+    ? json
+    : characters.slice(0, QUOTE_LIMIT - 1).join("") + "…";
 }
 
 function parseJson(bytes: Uint8Array): Record<string, unknown> {
@@ -309,7 +370,7 @@ function checkVersion(message: Record<string, unknown>, id: number | null) {
   if (message.v !== CONTROL_VERSION) {
     throw new ControlError(
       `Unsupported protocol version ${
-        JSON.stringify(message.v)
+        quote(message.v)
       }: this daemon speaks version ${CONTROL_VERSION}`,
       id,
     );
@@ -358,7 +419,14 @@ export function parseClientMessage(bytes: Uint8Array): ClientMessage {
       const ip = field("ip");
       if (!isIPv4(ip)) {
         throw new ControlError(
-          `"${ip}" is not an IPv4 address such as 127.0.0.2`,
+          `${quote(ip)} is not an IPv4 address: give one such as 127.0.0.2`,
+          id,
+        );
+      }
+      const special = specialAddress(ip);
+      if (special !== undefined) {
+        throw new ControlError(
+          `${ip} is ${special}, not a daemon's: invite one user's daemon IP address such as 127.0.0.2`,
           id,
         );
       }
@@ -382,10 +450,7 @@ export function parseClientMessage(bytes: Uint8Array): ClientMessage {
     case "ping":
       return { ...base, cmd: m.cmd };
     default:
-      throw new ControlError(
-        `Unknown command ${JSON.stringify(m.cmd)}`,
-        id,
-      );
+      throw new ControlError(`Unknown command ${quote(m.cmd)}`, id);
   }
 }
 
@@ -408,6 +473,7 @@ function eventProblem(event: Record<string, unknown>): string | undefined {
         : "undelivered needs a message `id` and a string `text`";
     case "peer-left":
     case "peer-lost":
+    case "chat-closed":
       return isCount(event.undelivered)
         ? undefined
         : `${type} needs the number of \`undelivered\` messages`;

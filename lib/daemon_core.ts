@@ -12,7 +12,12 @@
  * @module
  */
 
-import type { Command, ControlEvent, DaemonState } from "./control.ts";
+import {
+  type Command,
+  type ControlEvent,
+  type DaemonState,
+  SIMP_PORT,
+} from "./control.ts";
 import type { Datagram } from "./datagram.ts";
 import {
   ClientLink,
@@ -20,7 +25,7 @@ import {
   type CommandResult,
   type LinkTransmit,
 } from "./client_link.ts";
-import { getLogger } from "./log.ts";
+import { getLogger, LogBudget } from "./log.ts";
 import {
   type Address,
   formatAddress,
@@ -32,15 +37,21 @@ import {
 
 const log = getLogger("daemon");
 
-/** The port a chat is started toward when `invite` names none (SPEC §1.1). */
-export const PEER_PORT = 7777;
-
 /**
- * How long a stopping daemon waits for its FIN to be acknowledged and its
- * `daemon-stopping` event to reach the client, in ms. The FIN is
- * retransmitted within it when the timeout is shorter.
+ * How long a stopping daemon waits for its client to acknowledge the last
+ * events (`chat-closed` with the undelivered messages, `daemon-stopping`),
+ * in ms. The FIN that ends a chat is sent once, at once: its ACK is not
+ * waited for.
  */
 export const STOP_GRACE_MS = 500;
+
+/**
+ * How many engine events are logged at info level in a burst, and per
+ * minute after it: most are triggered by other daemons, and a stream of
+ * SYN and FIN must not flood the log (SPEC §7.3).
+ */
+export const EVENT_LOG_BUDGET: Readonly<{ burst: number; perMinute: number }> =
+  Object.freeze({ burst: 30, perMinute: 30 });
 
 /** Settings of a {@linkcode DaemonCore}. */
 export interface DaemonCoreOptions {
@@ -75,14 +86,16 @@ export type DaemonAction =
 
 /**
  * Converts an engine event to the client protocol's form: one event, or for
- * `peer-left` and `peer-lost` the event with the number of undelivered
- * messages followed by one `undelivered` event per message, in order.
- * (Events too large for one datagram are split later, by the client link.)
+ * `peer-left`, `peer-lost` and `chat-closed` the event with the number of
+ * undelivered messages followed by one `undelivered` event per message, in
+ * order. (Events too large for one datagram are split later, by the client
+ * link.)
  */
 export function toControlEvents(event: SessionEvent): ControlEvent[] {
   switch (event.type) {
     case "peer-left":
     case "peer-lost":
+    case "chat-closed":
       return [
         {
           type: event.type,
@@ -104,7 +117,10 @@ export function toControlEvents(event: SessionEvent): ControlEvent[] {
 
 /** An engine event other than the end of a chat, in the client protocol's form. */
 function toControlEvent(
-  event: Exclude<SessionEvent, { type: "peer-left" | "peer-lost" }>,
+  event: Exclude<
+    SessionEvent,
+    { type: "peer-left" | "peer-lost" | "chat-closed" }
+  >,
 ): ControlEvent {
   switch (event.type) {
     case "invitation":
@@ -138,13 +154,6 @@ function toControlEvent(
         ip: event.peer.hostname,
         port: event.peer.port,
       };
-    case "chat-closed":
-      return {
-        type: event.type,
-        ip: event.peer.hostname,
-        port: event.peer.port,
-        name: event.name,
-      };
     case "message":
       return { type: "message", name: event.name, text: event.text };
     case "delivered":
@@ -159,8 +168,8 @@ function toControlEvent(
  *
  * Commands map to the engine: `connect` sets the user name and answers with
  * the state (a pending invitation shows there); `invite` starts a chat
- * toward ip:port (port 7777 unless given; the daemon's own address is
- * refused); `wait` and `ping` answer with the state; `accept`, `decline`,
+ * toward ip:port ({@linkcode SIMP_PORT} unless given; the daemon's own
+ * address is refused); `wait` and `ping` answer with the state; `accept`, `decline`,
  * `leave` and `send` (which answers with `msgId`) call the engine; `quit`
  * leaves a chat or withdraws an invitation of ours (a pending invitation
  * from someone else stays pending) and frees the slot. A command that does
@@ -192,6 +201,7 @@ export class DaemonCore {
   #stopGrace: number;
   #stopDeadline: number | undefined;
   #actions: DaemonAction[] = [];
+  #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -211,13 +221,12 @@ export class DaemonCore {
   }
 
   /**
-   * Whether a stopping daemon may exit: the chat is closed and the client has
-   * acknowledged every event, or the grace period is over.
+   * Whether a stopping daemon may exit: the client has acknowledged every
+   * event (or none is connected), or the grace period is over.
    */
   finished(now: number): boolean {
     if (this.#stopDeadline === undefined) return false;
-    if (now >= this.#stopDeadline) return true;
-    return this.session.phase === "idle" && this.link.unacknowledged === 0;
+    return now >= this.#stopDeadline || this.link.unacknowledged === 0;
   }
 
   /** The daemon's state as the client protocol shows it. */
@@ -251,9 +260,9 @@ export class DaemonCore {
     return times.length === 0 ? undefined : Math.min(...times);
   }
 
-  /** A datagram arrived on the peer port. */
+  /** A datagram arrived on the peer port (ignored once stopping). */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
-    if (this.stopping && this.session.phase === "idle") {
+    if (this.stopping) {
       log.debug("Stopping: ignored a datagram from {from}", {
         from: formatAddress(from),
       });
@@ -277,29 +286,20 @@ export class DaemonCore {
   }
 
   /**
-   * The daemon is asked to stop (SIGINT, SIGTERM): a chat is left with FIN,
-   * an invitation of ours withdrawn, a pending one declined (SPEC §4.4,
-   * §6.1); the client gets `daemon-stopping`. Then {@linkcode finished}
-   * says when to exit: at the latest after the grace period.
+   * The daemon is asked to stop (SIGINT, SIGTERM): the engine ends whatever
+   * is going on with one FIN sent at once ({@linkcode Session.abort}) — a
+   * chat is closed even with messages unacknowledged, an invitation of
+   * ours withdrawn, a pending one declined (SPEC §4.4, §6.1); the client
+   * gets `chat-closed` with the undelivered messages, if a chat was going
+   * on, and `daemon-stopping`. From then on datagrams from peers are
+   * ignored, and {@linkcode finished} says when to exit: once the client
+   * has acknowledged the events, at the latest after the grace period.
    */
   stop(now: number): void {
     if (this.stopping) return;
     this.#stopDeadline = now + this.#stopGrace;
-    const status = this.session.status();
-    if (status.queued > 0) {
-      log.warning(
-        "Stopping with {count} messages not yet sent to {peer}",
-        { count: status.queued, peer: formatAddress(status.peer!) },
-      );
-    }
-    if (status.phase !== "idle") {
-      try {
-        this.session.leave(now);
-      } catch (error) {
-        if (!(error instanceof SessionError)) throw error;
-      }
-      this.#drain(now);
-    }
+    this.session.abort(now);
+    this.#drain(now);
     this.link.emit({ type: "daemon-stopping" }, now);
   }
 
@@ -322,7 +322,7 @@ export class DaemonCore {
           session.tick(now);
           return { state: this.state() };
         case "invite": {
-          const to = { hostname: command.ip, port: command.port ?? PEER_PORT };
+          const to = { hostname: command.ip, port: command.port ?? SIMP_PORT };
           if (to.hostname === this.#ip && to.port === this.#port) {
             throw new SessionError(
               `${
@@ -371,7 +371,7 @@ export class DaemonCore {
           });
           break;
         case "event":
-          this.#logEvent(action.event);
+          this.#logEvent(action.event, now);
           for (const event of toControlEvents(action.event)) {
             this.link.emit(event, now);
           }
@@ -394,21 +394,31 @@ export class DaemonCore {
     }
   }
 
-  #logEvent(event: SessionEvent): void {
-    const peer = "peer" in event ? formatAddress(event.peer) : undefined;
+  /**
+   * Logs an engine event: chat traffic at debug level, the rest at info
+   * level within {@linkcode EVENT_LOG_BUDGET} (the count of lines held back
+   * is logged with the next one written).
+   */
+  #logEvent(event: SessionEvent, now: number): void {
     switch (event.type) {
       case "message":
       case "delivered":
       case "retransmitted":
         log.debug("Event {type}", { type: event.type, event });
         return;
-      default:
-        log.info("Event {type}" + (peer ? " ({peer})" : ""), {
-          type: event.type,
-          ...(peer ? { peer } : {}),
-          ...("name" in event ? { name: event.name } : {}),
-          ...(this.link.client === undefined ? { client: "none" } : {}),
-        });
     }
+    const withheld = this.#eventLogs.take(now);
+    if (withheld === undefined) return;
+    const peer = "peer" in event ? formatAddress(event.peer) : undefined;
+    log.info("Event {type}" + (peer ? " ({peer})" : ""), {
+      type: event.type,
+      ...(peer ? { peer } : {}),
+      ...("name" in event ? { name: event.name } : {}),
+      ...("undelivered" in event
+        ? { undelivered: event.undelivered.length }
+        : {}),
+      ...(this.link.client === undefined ? { client: "none" } : {}),
+      ...(withheld > 0 ? { withheld } : {}),
+    });
   }
 }

@@ -7,10 +7,12 @@
  *
  * Keys: printable characters are inserted at the end (non-ASCII too, so that
  * the client can refuse the line with a clear message and leave it for
- * editing); Backspace deletes the last character; Ctrl+U clears the line and
- * Ctrl+W deletes the last word; Enter submits; Ctrl+C and Ctrl+D quit. Other
- * control characters and escape sequences (arrow keys, function keys) are
- * ignored.
+ * editing); Tab inserts a space; Backspace deletes the last character;
+ * Ctrl+U clears the line and Ctrl+W deletes the last word; Enter submits;
+ * Ctrl+C and Ctrl+D quit. Other control characters and escape sequences
+ * (arrow keys, function keys: CSI `ESC [ … final` and SS3 `ESC O x`) are
+ * ignored; an Esc followed by anything else is dropped alone, so the
+ * character after it is typed as usual.
  *
  * @module
  */
@@ -75,9 +77,14 @@ export class LineEditor {
       const afterCr = this.#afterCr;
       this.#afterCr = false;
       if (this.#escape !== undefined) {
-        this.#escape += c;
-        if (escapeComplete(this.#escape)) this.#escape = undefined;
-        continue;
+        const state = escapeStep(this.#escape, c);
+        if (state === "more") {
+          this.#escape += c;
+          continue;
+        }
+        this.#escape = undefined;
+        if (state === "done") continue;
+        // Not a sequence: the Esc alone is dropped, `c` is a key of its own.
       }
       switch (c) {
         case ESC:
@@ -112,6 +119,10 @@ export class LineEditor {
           this.buffer = text;
           continue;
         }
+        case "\t":
+          this.#chars.push(" ");
+          changed = true;
+          continue;
       }
       const code = c.codePointAt(0)!;
       if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) continue;
@@ -136,17 +147,27 @@ export class LineEditor {
   }
 }
 
-/** Whether an escape sequence (after ESC) is complete. */
-function escapeComplete(sequence: string): boolean {
-  const first = sequence[0];
-  if (first === "[") {
-    // CSI: parameters, then a final byte 0x40–0x7e.
-    if (sequence.length < 2) return false;
-    const last = sequence.charCodeAt(sequence.length - 1);
-    return last >= 0x40 && last <= 0x7e;
+/**
+ * The next step of an escape sequence: `sequence` has been read after ESC,
+ * and `c` follows. `more`: `c` belongs to it and more is to come; `done`:
+ * `c` ends it (the whole sequence is dropped); `none`: `c` is not part of
+ * it, and is a key of its own.
+ */
+function escapeStep(sequence: string, c: string): "more" | "done" | "none" {
+  const code = c.charCodeAt(0);
+  if (sequence === "") {
+    // ESC [ starts a CSI, ESC O an SS3; anything else was a lone Esc.
+    return c === "[" || c === "O" ? "more" : "none";
   }
-  if (first === "O") return sequence.length >= 2; // SS3: one more character
-  return true; // ESC plus one character (Alt+key): dropped
+  if (sequence === "O") {
+    // SS3: exactly one more character, a printable one (ESC O P is F1).
+    return code >= 0x20 && code <= 0x7e ? "done" : "none";
+  }
+  // CSI: parameter bytes 0x30–0x3f and intermediate bytes 0x20–0x2f, then a
+  // final byte 0x40–0x7e.
+  if (code >= 0x20 && code <= 0x3f) return "more";
+  if (code >= 0x40 && code <= 0x7e) return "done";
+  return "none";
 }
 
 /** The length of `text` on screen: escape sequences (colours) take no room. */

@@ -19,6 +19,7 @@ import {
   type LogRecord,
   type TextFormatter,
 } from "@logtape/logtape";
+import { writeAll } from "./_write.ts";
 
 /**
  * The log levels a user can choose, from most to least verbose. They are
@@ -188,14 +189,67 @@ export function getLogger(
   return getLogTapeLogger([ROOT_CATEGORY, ...rest]);
 }
 
-const ENCODER = new TextEncoder();
-
 /** Writes all of `text` to stderr, synchronously. */
 function writeStderr(text: string): void {
-  const bytes = ENCODER.encode(text);
-  let written = 0;
-  while (written < bytes.length) {
-    written += Deno.stderr.writeSync(bytes.subarray(written));
+  writeAll(Deno.stderr, text);
+}
+
+/** Settings of a {@linkcode LogBudget}. */
+export interface LogBudgetOptions {
+  /** How many lines may be written at once, after a quiet spell. */
+  burst: number;
+  /** How many lines may be written per minute in the long run. */
+  perMinute: number;
+}
+
+/**
+ * A token bucket for log lines that other machines can trigger, so that a
+ * flood of datagrams cannot flood the log (SPEC §7.3). Sans-I/O: the caller
+ * gives the time. {@linkcode take} says whether a line may be written now,
+ * and how many were held back since the last one written, for that line to
+ * tell.
+ *
+ * @example
+ * ```ts
+ * import { LogBudget } from "./log.ts";
+ * const budget = new LogBudget({ burst: 1, perMinute: 1 });
+ * console.log(budget.take(0)); // 0: write it, nothing was held back
+ * console.log(budget.take(10)); // undefined: hold it back
+ * console.log(budget.take(60_000)); // 1: write it, and say 1 was held back
+ * ```
+ */
+export class LogBudget {
+  #options: LogBudgetOptions;
+  #tokens: number;
+  #at: number | undefined;
+  #withheld = 0;
+
+  /** Creates a full bucket. */
+  constructor(options: LogBudgetOptions) {
+    this.#options = options;
+    this.#tokens = options.burst;
+  }
+
+  /**
+   * Whether a line may be written at `now` (ms): `undefined` when it must
+   * be held back, else the number of lines held back since the last one
+   * written.
+   */
+  take(now: number): number | undefined {
+    const { burst, perMinute } = this.#options;
+    if (this.#at !== undefined) {
+      const refill = Math.max(0, now - this.#at) * perMinute / 60_000;
+      this.#tokens = Math.min(burst, this.#tokens + refill);
+    }
+    this.#at = now;
+    if (this.#tokens < 1) {
+      this.#withheld++;
+      return undefined;
+    }
+    this.#tokens--;
+    const withheld = this.#withheld;
+    this.#withheld = 0;
+    return withheld;
   }
 }
 

@@ -9,12 +9,12 @@ import {
   CLIENT_DEFAULTS,
   DAEMON_DEFAULTS,
   helpText,
-  isIPv4,
   parseClientArgs,
   parseCommandLine,
   parseDaemonArgs,
   UsageError,
 } from "../lib/cli.ts";
+import { CLIENT_PORT, isIPv4, SIMP_PORT } from "../lib/control.ts";
 
 /** Asserts that `fn` throws a one-line UsageError matching `pattern`. */
 function assertUsageError(fn: () => unknown, pattern: RegExp): void {
@@ -145,6 +145,45 @@ Deno.test("daemon: the IP must be an IPv4 dotted quad", () => {
       /^Invalid IP address .*give an IPv4 address such as 127\.0\.0\.1/,
     );
   }
+});
+
+Deno.test("daemon and client: the wildcard, broadcast and multicast addresses are refused as the daemon's IP", () => {
+  for (
+    const [ip, what] of [
+      ["0.0.0.0", "the wildcard address"],
+      ["255.255.255.255", "the broadcast address"],
+      ["224.0.0.1", "a multicast address"],
+      ["239.1.2.3", "a multicast address"],
+    ]
+  ) {
+    for (
+      const [parse, see] of [
+        [parseDaemonArgs, "simp daemon --help"],
+        [parseClientArgs, "simp client --help"],
+      ] as const
+    ) {
+      assertUsageError(
+        () => parse([ip]),
+        new RegExp(
+          `^IP address ${
+            ip.replaceAll(".", "\\.")
+          } is ${what}, not one daemon's: give the daemon's own IPv4 address such as 127\\.0\\.0\\.1 \\(see ${see}\\)$`,
+        ),
+      );
+    }
+  }
+  // The neighbours of those ranges are ordinary addresses.
+  strictEqual(parseDaemonArgs(["223.255.255.255"]).ip, "223.255.255.255");
+  strictEqual(parseClientArgs(["240.0.0.1"]).ip, "240.0.0.1");
+});
+
+Deno.test("the default ports are the named constants SIMP_PORT and CLIENT_PORT (§1.1)", () => {
+  strictEqual(SIMP_PORT, 7777);
+  strictEqual(CLIENT_PORT, 7778);
+  strictEqual(DAEMON_DEFAULTS.port, SIMP_PORT);
+  strictEqual(DAEMON_DEFAULTS.clientPort, CLIENT_PORT);
+  strictEqual(CLIENT_DEFAULTS.port, CLIENT_PORT);
+  ok(helpText("daemon").includes(`(default ${SIMP_PORT})`));
 });
 
 Deno.test("daemon: a second positional argument is refused", () => {

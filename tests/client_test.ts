@@ -44,7 +44,11 @@ import {
 import { type ChannelAction, ControlChannel } from "../lib/control_channel.ts";
 import { BUSY_TEXT, MAX_PAYLOAD } from "../lib/datagram.ts";
 import { LineEditor, visibleLength } from "../lib/line_editor.ts";
-import { DaemonLink, DaemonUnreachableError } from "../client.ts";
+import {
+  DaemonLink,
+  DaemonUnreachableError,
+  terminalLines,
+} from "../client.ts";
 
 // ---------------------------------------------------------------------------
 // The flow (SPEC §8), in isolation
@@ -358,7 +362,7 @@ Deno.test("flow: chat lines are sent; sent, delivered, retransmitted are shown (
   flow.onEvent({ type: "message", name: "bob", text: "hi alice" });
   deepStrictEqual(show(flow.takeActions()), [
     "sent #1: hi bob",
-    "retransmitted #1 (attempt 2)",
+    "retransmitted #1 (attempt 1)",
     "delivered #1",
     "bob: hi alice",
   ]);
@@ -438,7 +442,7 @@ Deno.test("flow: /leave leaves and returns to the menu after chat-closed (§6.1)
   ]);
   strictEqual(flow.ask, undefined);
   flow.onReply({ cmd: "leave" }, okReply());
-  flow.onEvent({ type: "chat-closed", ...BOB });
+  flow.onEvent({ type: "chat-closed", ...BOB, undelivered: 0 });
   deepStrictEqual(show(flow.takeActions()), ["chat closed", MENU]);
 });
 
@@ -458,6 +462,70 @@ Deno.test("flow: peer-left and peer-lost are followed by the undelivered message
       MENU,
     ]);
   }
+});
+
+Deno.test("flow: chat-closed is followed by the undelivered messages, then the menu (§5.5, §6.1)", () => {
+  const flow = inChat();
+  flow.onLine("/leave");
+  flow.takeActions();
+  flow.onEvent({ type: "chat-closed", ...BOB, undelivered: 2 });
+  flow.onEvent({ type: "undelivered", id: 3, text: "are you there?" });
+  strictEqual(flow.ask, undefined); // the menu comes after the last one
+  flow.onEvent({ type: "undelivered", id: 4, text: "hello?" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "chat closed",
+    "undelivered #3: are you there?",
+    "undelivered #4: hello?",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: the retransmission count is the daemon's attempt, 1 = the first retransmission (§5.2)", () => {
+  const flow = inChat();
+  flow.onLine("hi");
+  flow.onReply({ cmd: "send", text: "hi" }, okReply({ msgId: 1 }));
+  flow.takeActions();
+  flow.onEvent({ type: "retransmitted", id: 1, attempt: 3 });
+  deepStrictEqual(flow.takeActions(), [{
+    type: "output",
+    output: { type: "retransmitted", id: 1, attempt: 3 },
+  }]);
+});
+
+Deno.test("flow: messages whose send had no reply are shown as not sent when the daemon becomes unreachable", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onLine("two");
+  flow.takeActions();
+  flow.onUnreachable();
+  deepStrictEqual(show(flow.takeActions()), [
+    "not sent: No answer from the daemon: it may or may not have sent it: one",
+    "not sent: No answer from the daemon: it may or may not have sent it: two",
+    "error: Daemon not reachable at 127.0.0.1:7778 — is `simp daemon 127.0.0.1` running?",
+    "bye",
+    "exit 1",
+  ]);
+});
+
+Deno.test("flow: messages whose send had no reply are shown as not sent when the daemon stops or drops the client", () => {
+  const stopping = inChat();
+  stopping.onLine("one");
+  stopping.takeActions();
+  stopping.onEvent({ type: "daemon-stopping" });
+  deepStrictEqual(show(stopping.takeActions()), [
+    "not sent: No answer from the daemon before it stopped: it may or may not have sent it: one",
+    "daemon is stopping",
+    "bye",
+    "exit 1",
+  ]);
+  const dropped = inChat();
+  dropped.onLine("two");
+  dropped.takeActions();
+  dropped.onSlotLost("Not connected: send connect first");
+  match(
+    show(dropped.takeActions())[0],
+    /^not sent: No answer from the daemon: .*: two$/,
+  );
 });
 
 Deno.test("flow: an event other than undelivered after peer-lost ends the chat even if fewer came than announced", () => {
@@ -607,6 +675,49 @@ Deno.test("render: invitation targets are IP or IP:PORT", () => {
   match(parseTarget("localhost") as string, /is not an IPv4 address/);
   match(parseTarget("1.2.3.4:0") as string, /Port 0 is out of range/);
   match(parseTarget("1.2.3.4:") as string, /is not an IPv4 address/);
+});
+
+Deno.test("render: wildcard, broadcast and multicast addresses are refused as invitation targets", () => {
+  for (
+    const [ip, what] of [
+      ["0.0.0.0", "the wildcard address"],
+      ["255.255.255.255", "the broadcast address"],
+      ["224.0.0.1", "a multicast address"],
+      ["239.255.255.250:7777", "a multicast address"],
+    ]
+  ) {
+    match(
+      parseTarget(ip) as string,
+      new RegExp(`^${ip.split(":")[0].replaceAll(".", "\\.")} is ${what}, `),
+    );
+  }
+  deepStrictEqual(parseTarget("223.255.255.255"), {
+    ip: "223.255.255.255",
+    port: 7777,
+  });
+  deepStrictEqual(parseTarget("240.0.0.1"), { ip: "240.0.0.1", port: 7777 });
+});
+
+Deno.test("render: the terminal view takes a message's text from its fields, whatever the peer's name", () => {
+  const view = { name: "alice", colour: false };
+  deepStrictEqual(
+    terminalLines(
+      { type: "message", name: "dr: who", text: "hi: there" },
+      view,
+    ),
+    ["dr: who: hi: there"],
+  );
+  deepStrictEqual(
+    terminalLines({ type: "sent", id: 2, text: "a: b\x1b[2J" }, {
+      name: "x: y",
+      colour: false,
+    }),
+    ["x: y: a: b\\x1b[2J #2"],
+  );
+  deepStrictEqual(
+    terminalLines({ type: "retransmitted", id: 2, attempt: 1 }, view),
+    ["  ↻ retransmitted #2 (attempt 1)"],
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -876,6 +987,30 @@ Deno.test("line editor: Ctrl+C and Ctrl+D quit; escape sequences are ignored", (
   deepStrictEqual(editor.feed("\x04"), [{ type: "quit" }]);
   editor.feed("é");
   strictEqual(editor.buffer, "abcé");
+});
+
+Deno.test("line editor: a bare Esc is dropped alone, the key after it is typed", () => {
+  const editor = new LineEditor();
+  deepStrictEqual(editor.feed("\x1bq"), [{ type: "changed" }]);
+  strictEqual(editor.buffer, "q");
+  editor.feed("\x1b\x1bw\x1b");
+  strictEqual(editor.buffer, "qw");
+  // An Esc at the end of one read and the key in the next.
+  editor.feed("e");
+  strictEqual(editor.buffer, "qwe");
+  // Sequences with parameters and intermediates, and an SS3 key.
+  editor.feed("\x1b[200~r\x1b[1;5D\x1bOHt");
+  strictEqual(editor.buffer, "qwert");
+  // A CSI broken off by a control character: Enter still submits.
+  deepStrictEqual(editor.feed("\x1b[1\r"), [
+    { type: "submit", line: "qwert" },
+  ]);
+});
+
+Deno.test("line editor: Tab inserts a space", () => {
+  const editor = new LineEditor();
+  editor.feed("a\tb");
+  strictEqual(editor.buffer, "a b");
 });
 
 Deno.test("line editor: the input line shows the end of a long text", () => {

@@ -34,7 +34,11 @@ import {
   type CommandResult,
   keptWhileDisconnected,
 } from "../lib/client_link.ts";
-import { type DaemonAction, DaemonCore } from "../lib/daemon_core.ts";
+import {
+  type DaemonAction,
+  DaemonCore,
+  EVENT_LOG_BUDGET,
+} from "../lib/daemon_core.ts";
 import type { Address } from "../lib/session.ts";
 import type { Command } from "../lib/control.ts";
 import { ControlChannel } from "../lib/control_channel.ts";
@@ -42,6 +46,30 @@ import { runDaemon } from "../daemon.ts";
 import { DaemonLink } from "../client.ts";
 import { DAEMON_DEFAULTS, type DaemonOptions } from "../lib/cli.ts";
 import { setupLogging } from "../lib/log.ts";
+
+/** A log record as the JSON Lines format writes it. */
+interface LogLine {
+  logger: string;
+  level: string;
+  message: string;
+  properties: Record<string, unknown>;
+}
+
+/** Runs `body` with every log record (debug and above) captured. */
+function captureLogs(body: () => void): LogLine[] {
+  const lines: string[] = [];
+  setupLogging({
+    level: "debug",
+    format: "json",
+    write: (line) => lines.push(line),
+  });
+  try {
+    body();
+  } finally {
+    setupLogging({ level: "error", write: () => {} });
+  }
+  return lines.map((line) => JSON.parse(line));
+}
 import { Proc, ROOT } from "../tools/_processes.ts";
 import { chat, control, summary } from "./support/datagrams.ts";
 
@@ -383,12 +411,84 @@ Deno.test("client link: news the connect state gives, or that only the gone conn
     { type: "invitation", ...peer, name: "bob" },
     { type: "chat-started", ...peer, name: "bob" },
     { type: "delivered", id: 1 },
-    { type: "chat-closed", ...peer, name: "bob" },
+    { type: "chat-closed", ...peer, name: "bob", undelivered: 0 },
     { type: "message", name: "bob", text: "hi" },
     { type: "peer-left", ...peer, name: "bob", undelivered: 0 },
     { type: "busy", ...peer, text: BUSY_TEXT },
   ] satisfies ControlEvent[]).filter(keptWhileDisconnected);
   deepStrictEqual(kept.map((e) => e.type), ["message", "peer-left", "busy"]);
+  // A chat that ended with messages undelivered is news for the next client.
+  ok(keptWhileDisconnected({
+    type: "chat-closed",
+    ...peer,
+    name: "bob",
+    undelivered: 1,
+  }));
+});
+
+Deno.test("client link: connect again from the same address re-sends only what a client that went away would get (§4.9)", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  link.emit({ type: "delivered", id: 1 }, 1);
+  link.emit({ type: "message", name: "bob", text: "two" }, 1);
+  linkSent(link);
+  link.receive(request(2, { cmd: "connect", name: "alice" }), CLIENT, 4);
+  deepStrictEqual(linkSent(link).map((s) => s.message), [
+    { v: 1, re: 2, ok: true },
+    { v: 1, ev: 1, event: { type: "message", name: "bob", text: "two" } },
+  ]);
+});
+
+Deno.test("client link: an error reply quotes at most 40 characters of a client's value, and fits in one datagram (§9)", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  const templates = [
+    (x: string) => `{"v":1,"id":2,"cmd":"${x}"}`,
+    (x: string) => `{"v":"${x}","id":3,"cmd":"ping"}`,
+    (x: string) => `{"v":1,"id":4,"cmd":"invite","ip":"${x}"}`,
+  ];
+  for (const template of templates) {
+    const fill = "x".repeat(MAX_CONTROL_DATAGRAM - template("").length);
+    const bytes = new TextEncoder().encode(template(fill));
+    strictEqual(bytes.length, MAX_CONTROL_DATAGRAM);
+    link.receive(bytes, CLIENT, 1);
+    const [sent] = link.takeTransmits();
+    ok(sent.bytes.length <= MAX_CONTROL_DATAGRAM, `${sent.bytes.length}`);
+    const reply = sent.message as Reply;
+    ok(!reply.ok, JSON.stringify(reply));
+    ok(reply.error.includes(`"${"x".repeat(38)}…`), reply.error);
+    ok(!reply.error.includes("x".repeat(40)), reply.error);
+  }
+});
+
+Deno.test("client link: datagrams from other machines are logged at most once a minute, with the count of the others (§7.3)", () => {
+  const { link } = countingLink();
+  const records = captureLogs(() => {
+    for (let i = 0; i < 100; i++) {
+      link.receive(
+        request(1, { cmd: "ping" }),
+        { hostname: "192.0.2.7", port: 40000 + i },
+        i * 10,
+      );
+    }
+    link.receive(
+      request(1, { cmd: "ping" }),
+      { hostname: "198.51.100.1", port: 40000 },
+      61_000,
+    );
+  });
+  const warnings = records.filter((r) =>
+    r.message.startsWith("Dropped a datagram on the client port")
+  );
+  deepStrictEqual(
+    warnings.map((r) => [r.level, r.properties.from, r.properties.unlogged]),
+    [
+      ["WARN", "192.0.2.7:40000", undefined],
+      ["WARN", "198.51.100.1:40000", 99],
+    ],
+  );
+  ok(warnings[1].message.includes("99 more"), warnings[1].message);
 });
 
 Deno.test("client link: at most eventWindow events are unacknowledged on the wire", () => {
@@ -497,6 +597,47 @@ Deno.test("daemon core: inviting the daemon's own address is refused", () => {
   deepStrictEqual(drain(core).peer, ["SYN 0"]);
 });
 
+Deno.test("daemon core: inviting a wildcard, broadcast or multicast address is refused", () => {
+  const core = connected();
+  const ips = ["0.0.0.0", "255.255.255.255", "224.0.0.251", "239.255.255.250"];
+  for (const [i, ip] of ips.entries()) {
+    core.receiveClient(request(2 + i, { cmd: "invite", ip }), CLIENT, i);
+  }
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer, []);
+  deepStrictEqual(
+    replies(client).map((r) => r.ok ? "ok" : r.error.split(",")[0]),
+    [
+      "0.0.0.0 is the wildcard address",
+      "255.255.255.255 is the broadcast address",
+      "224.0.0.251 is a multicast address",
+      "239.255.255.250 is a multicast address",
+    ],
+  );
+  strictEqual(core.session.phase, "idle");
+});
+
+Deno.test("daemon core: invitations and their ends from other daemons are logged within a budget (§7.3)", () => {
+  const core = new DaemonCore({ ip: OWN_IP, port: 7777 });
+  const records = captureLogs(() => {
+    for (let i = 0; i < 200; i++) {
+      core.receivePeer(control(Op.SYN, 0, "bob"), PEER, i);
+      core.receivePeer(control(Op.FIN, 0, "bob"), PEER, i + 0.5);
+    }
+    // A minute later there is room again: the line says how many were held back.
+    core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 60_000);
+  });
+  const logged = records.filter((r) =>
+    r.logger === "simp.daemon" && r.message.startsWith("Event ")
+  );
+  strictEqual(logged.length, EVENT_LOG_BUDGET.burst + 1);
+  ok(logged.every((r) => r.level === "INFO"));
+  deepStrictEqual(
+    logged.at(-1)?.properties.withheld,
+    400 - EVENT_LOG_BUDGET.burst,
+  );
+});
+
 Deno.test("daemon core: a command that does not fit the phase gets the engine's message", () => {
   const core = connected();
   core.receiveClient(request(2, { cmd: "accept" }), CLIENT, 0);
@@ -555,23 +696,75 @@ Deno.test("daemon core: with auto-accept, messages that arrive with no client ar
   ]);
 });
 
-Deno.test("daemon core: stop leaves the chat, tells the client and finishes when both are acknowledged", () => {
+Deno.test("daemon core: stop ends the chat with one FIN at once, tells the client and finishes when the client has acknowledged", () => {
   const core = chatting();
   core.receiveClient(ack(1), CLIENT, 11);
   drain(core);
   core.stop(100);
   const { peer, client } = drain(core);
   deepStrictEqual(peer, ["FIN 0"]);
-  deepStrictEqual(events(client).map((e) => [e.ev, e.event.type]), [
-    [2, "daemon-stopping"],
+  deepStrictEqual(events(client).map((e) => [e.ev, e.event]), [
+    [2, {
+      type: "chat-closed",
+      ip: "127.0.77.2",
+      port: 7777,
+      name: "bob",
+      undelivered: 0,
+    }],
+    [3, { type: "daemon-stopping" }],
   ]);
+  strictEqual(core.session.phase, "idle");
   strictEqual(core.finished(101), false);
+  // The FIN's ACK is not waited for: peers are ignored while stopping.
   core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 110);
-  core.receiveClient(ack(3), CLIENT, 120); // daemon-stopping, chat-closed
+  core.receivePeer(control(Op.SYN, 0, "carol"), PEER, 111);
+  deepStrictEqual(drain(core).peer, []);
+  strictEqual(core.finished(111), false);
+  core.receiveClient(ack(3), CLIENT, 120);
   strictEqual(core.finished(120), true);
   // Commands are refused while stopping.
   core.receiveClient(request(3, { cmd: "ping" }), CLIENT, 121);
   strictEqual(replies(drain(core).client).at(-1)?.ok, false);
+});
+
+Deno.test("daemon core: stop sends its FIN at once even with messages unacknowledged, and reports them undelivered (§5.5, §6.1)", () => {
+  const core = chatting();
+  drain(core);
+  core.receiveClient(request(3, { cmd: "send", text: "one" }), CLIENT, 20);
+  core.receiveClient(request(4, { cmd: "send", text: "two" }), CLIENT, 21);
+  deepStrictEqual(drain(core).peer, ["CHAT 0 one"]);
+  core.stop(100);
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer.map((d) => d.split(" ")[0]), ["FIN"]);
+  deepStrictEqual(
+    events(client).map((e) => e.event),
+    [
+      {
+        type: "chat-closed",
+        ip: "127.0.77.2",
+        port: 7777,
+        name: "bob",
+        undelivered: 2,
+      },
+      { type: "undelivered", id: 1, text: "one" },
+      { type: "undelivered", id: 2, text: "two" },
+      { type: "daemon-stopping" },
+    ] satisfies ControlEvent[],
+  );
+  // Nothing is retransmitted: only the client's events are waited for.
+  for (let now = 100; now < 600; now = core.nextTimeout()!) {
+    core.tick(now);
+    deepStrictEqual(drain(core).peer, []);
+  }
+});
+
+Deno.test("daemon core: stop while invited declines with one FIN and finishes at once without a client", () => {
+  const core = new DaemonCore({ ip: OWN_IP, port: 7777 });
+  core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  drain(core);
+  core.stop(10);
+  deepStrictEqual(drain(core).peer, ["FIN 0"]);
+  strictEqual(core.finished(10), true);
 });
 
 Deno.test("daemon core: stop gives up after the grace period when nobody answers", () => {
@@ -1221,6 +1414,55 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
     await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
     await client.event("daemon-stopping");
+    const status = await daemon.exit();
+    strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
+  } finally {
+    await daemon.stop("SIGKILL");
+    await peer.close();
+    await client.socket.close();
+  }
+});
+
+Deno.test("daemon: SIGTERM with a message unacknowledged sends FIN at once and reports the message undelivered (§5.5, §6.1)", async () => {
+  const ip = "127.0.85.1";
+  const daemon = await spawnDaemon([
+    ip,
+    "--port",
+    String(PEER_PORT),
+    "--client-port",
+    String(CLIENT_PORT),
+    "--auto-accept",
+  ]);
+  const peer = new TestSocket("127.0.85.2");
+  const client = new TestClient(
+    new TestSocket(ip),
+    { hostname: ip, port: CLIENT_PORT },
+  );
+  const daemonPeer = { hostname: ip, port: PEER_PORT };
+  try {
+    await client.request({ cmd: "connect", name: "alice" });
+    await peer.send(control(Op.SYN, 0, "bob"), daemonPeer);
+    deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
+    await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
+    await client.event("chat-started");
+    await client.request({ cmd: "send", text: "are you there?" });
+    deepStrictEqual((await peer.nextDatagram()).text, "CHAT 0 are you there?");
+    // Bob never ACKs it; alice's daemon is stopped.
+    daemon.kill("SIGTERM");
+    ok((await peer.nextDatagram(1000)).text.startsWith("FIN "));
+    await client.event("daemon-stopping");
+    const closed = client.events.findIndex((e) => e.type === "chat-closed");
+    deepStrictEqual(client.events.slice(closed), [
+      {
+        type: "chat-closed",
+        ip: "127.0.85.2",
+        port: peer.address.port,
+        name: "bob",
+        undelivered: 1,
+      },
+      { type: "undelivered", id: 1, text: "are you there?" },
+      { type: "daemon-stopping" },
+    ]);
     const status = await daemon.exit();
     strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
   } finally {

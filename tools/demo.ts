@@ -19,6 +19,7 @@
  * @module
  */
 
+import { CLIENT_PORT, SIMP_PORT } from "../lib/control.ts";
 import {
   deadlineIn,
   type ExpectOptions,
@@ -83,7 +84,7 @@ function showDaemonLines(ip: string): (line: string, stream: Stream) => void {
     if (record.logger !== "simp.wire" || typeof record.message !== "string") {
       return;
     }
-    if (record.properties?.from !== `${ip}:7777`) return;
+    if (record.properties?.from !== `${ip}:${SIMP_PORT}`) return;
     console.log(style("2", `  wire  ${record.message}`));
   };
 }
@@ -117,7 +118,7 @@ async function startDaemon(ip: string, procs: ProcessGroup): Promise<void> {
       throw new DemoError(
         `The daemon on ${ip} could not start${
           said ? `: ${said.slice(6)}` : ` (exit code ${status.code})`
-        }. The demo needs the default ports 7777 and 7778 on 127.0.0.1 and 127.0.0.2: stop any simp daemon running there and try again`,
+        }. The demo needs the default ports ${SIMP_PORT} and ${CLIENT_PORT} on 127.0.0.1 and 127.0.0.2: stop any simp daemon running there and try again`,
       );
     }
     throw error;
@@ -170,10 +171,13 @@ async function demo(): Promise<number> {
         run: (until) =>
           Promise.all([
             alice.expectAll(
-              ["connected to 127.0.0.1:7778 as alice", MENU],
+              [`connected to 127.0.0.1:${CLIENT_PORT} as alice`, MENU],
               until,
             ),
-            bob.expectAll(["connected to 127.0.0.2:7778 as bob", MENU], until),
+            bob.expectAll(
+              [`connected to 127.0.0.2:${CLIENT_PORT} as bob`, MENU],
+              until,
+            ),
           ]),
       },
       {
