@@ -411,8 +411,9 @@ export class Session {
 
   /**
    * Ends whatever is going on at once, as a daemon that is stopping must:
-   * one FIN, not retransmitted — with the chat's next sequence bit, not
-   * queued behind unacknowledged messages (SPEC §3.3) — and back to idle.
+   * one FIN, not retransmitted — with the sequence bit after the datagram
+   * in flight (SPEC §3.3), sent now rather than queued behind it — and back
+   * to idle.
    * An invitation of ours is withdrawn, a pending one declined; the messages
    * of a chat that were not acknowledged are reported in `chat-closed`
    * (SPEC §5.5). When idle, nothing happens.
@@ -421,7 +422,10 @@ export class Session {
     this.tick(now);
     if (this.#phase === "idle") return;
     const chat = this.#chat;
-    this.#control(this.#peer!, Op.FIN, chat?.sender.nextSeq ?? 0);
+    // The FIN follows the datagram in flight, if any, like a queued FIN.
+    const flight = chat?.sender.inFlight;
+    const seq = flight ? flip(flight.seq) : chat?.sender.nextSeq ?? 0;
+    this.#control(this.#peer!, Op.FIN, seq);
     if (chat?.wasStarted) {
       this.#emit({
         type: "chat-closed",
@@ -938,6 +942,10 @@ export class Session {
     this.counters[reason]++;
     this.#actions.push({ type: "drop", from, reason, detail });
   }
+}
+
+function flip(seq: Seq): Seq {
+  return seq === 0 ? 1 : 0;
 }
 
 function toUndelivered(items: Outgoing[]): Undelivered[] {

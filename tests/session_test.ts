@@ -810,7 +810,7 @@ Deno.test("§6.1 abort (a daemon stopping): FIN with the next bit at once, unack
   drain(a);
   a.abort(140);
   const { sent, events } = drain(a);
-  assert.deepEqual(show(sent), ["FIN 1 alice"]);
+  assert.deepEqual(show(sent), ["FIN 0 alice"], "the bit after 'two' (seq 1)");
   assert.deepEqual(events, [{
     type: "chat-closed",
     peer: B,
