@@ -689,7 +689,7 @@ export class Session {
     const chat = this.#chat!;
     if (d.type === Type.CHAT) {
       this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one
-      if (chat.receiver.receive(d.seq)) {
+      if (chat.receiver.receive(d.seq, d.payload)) {
         this.#emit({ type: "message", name: d.user, text: d.payload });
       }
       return;

@@ -231,17 +231,33 @@ export class StopAndWaitSender<T> {
 
 /**
  * The receiving half of one direction of a chat (SPEC §5.3): every datagram
- * is ACKed, a datagram whose Sequence equals the last one delivered is a
- * duplicate. Before anything was delivered, nothing is a duplicate (a peer
- * whose first chat datagram carries Sequence 1 still gets it delivered).
+ * is ACKed; a datagram whose Sequence equals the last one delivered is a
+ * duplicate — a retransmission, which is sent unchanged (SPEC §5.2), so it
+ * also carries the same text. Two tolerances for peers that share one
+ * sequence counter among all they send, neither of which can deliver a
+ * message twice:
+ * - before anything was delivered, nothing is a duplicate (a first chat
+ *   datagram with Sequence 1 is delivered);
+ * - a datagram with the last Sequence but another text cannot be a
+ *   retransmission of the last message, so it is a new one.
+ *
+ * @example
+ * ```ts
+ * import { StopAndWaitReceiver } from "./stop_and_wait.ts";
+ * const receiver = new StopAndWaitReceiver();
+ * receiver.receive(0, "hi"); // true: deliver
+ * receiver.receive(0, "hi"); // false: a duplicate, ACK it again
+ * ```
  */
 export class StopAndWaitReceiver {
-  #lastDelivered: Seq | undefined;
+  #lastSeq: Seq | undefined;
+  #lastText = "";
 
-  /** Returns `true` when a datagram with this Sequence is new and to be delivered. */
-  receive(seq: Seq): boolean {
-    if (seq === this.#lastDelivered) return false;
-    this.#lastDelivered = seq;
+  /** Returns `true` when the datagram is new and to be delivered. */
+  receive(seq: Seq, text: string): boolean {
+    if (seq === this.#lastSeq && text === this.#lastText) return false;
+    this.#lastSeq = seq;
+    this.#lastText = text;
     return true;
   }
 }

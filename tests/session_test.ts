@@ -849,3 +849,16 @@ Deno.test("§4.3 sloppy peer: a handshake ACK with Sequence 1 (shared counter) c
   assert.equal(b.phase, "established");
   assert.deepEqual(eventTypes(drain(b).events), ["chat-started"]);
 });
+
+Deno.test("§5.3 sloppy peer sharing one counter: a new text with the last Sequence is delivered, its exact copy is not", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "one"), A, 100);
+  b.receive(chat(0, "alice", "two"), A, 110); // same bit, another text
+  b.receive(chat(0, "alice", "two"), A, 120); // a retransmission of "two"
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 0 bob", "ACK 0 bob", "ACK 0 bob"]);
+  assert.deepEqual(
+    events.map((e) => e.type === "message" ? e.text : e.type),
+    ["one", "two"],
+  );
+});
