@@ -487,6 +487,7 @@ export class ClientFlow {
         return;
       case "peer-left":
       case "peer-lost":
+      case "chat-closed":
         this.#flushEarly();
         this.#output({
           type: event.type,
@@ -503,18 +504,6 @@ export class ClientFlow {
         if (this.#undeliveredToCome > 0 && --this.#undeliveredToCome === 0) {
           this.#chatOver();
         }
-        return;
-      case "chat-closed":
-        this.#flushEarly();
-        this.#output({
-          type: "chat-closed",
-          ip: event.ip,
-          port: event.port,
-          name: event.name,
-        });
-        // As after peer-left: the undelivered messages, then the menu.
-        this.#undeliveredToCome = event.undelivered;
-        if (this.#undeliveredToCome === 0) this.#chatOver();
         return;
       case "peer-error":
         this.#output({
