@@ -135,7 +135,8 @@ export type DropReason =
   | "third-address"
   | "unexpected"
   | "duplicate-ack"
-  | "rate-limited";
+  | "rate-limited"
+  | "backpressure";
 
 /** What the engine wants done. */
 export type Action =
@@ -240,7 +241,18 @@ export class Session {
     unexpected: 0,
     "duplicate-ack": 0,
     "rate-limited": 0,
+    backpressure: 0,
   };
+
+  /**
+   * Whether a new chat message may be delivered now. The daemon clears it
+   * while its user's side cannot take more (a slow or absent client): a new
+   * chat datagram is then neither ACKed nor delivered, so the peer keeps it
+   * and retransmits it (flow control for free with stop-and-wait; nothing is
+   * lost, and a peer that waits too long reports it undelivered, SPEC §5.5).
+   * Duplicates are still re-ACKed.
+   */
+  acceptingMessages = true;
 
   /** Creates an idle session; `config` overrides {@linkcode DEFAULT_CONFIG}. */
   constructor(config: SessionOptions = {}) {
@@ -574,7 +586,11 @@ export class Session {
           return;
         }
         if (isPeer) {
-          // SPEC §4.5: a late duplicate from the partner, never busy.
+          // SPEC §4.5: a late duplicate from the partner, never busy. It may
+          // also be the partner's daemon restarted and inviting again: its
+          // sequence starts afresh, so its next chat datagram must not be
+          // taken for a duplicate of the last one delivered.
+          this.#chat!.receiver.reset();
           this.#sendSynAck(now);
           return;
         }
@@ -688,6 +704,11 @@ export class Session {
   #onChatDatagram(d: Datagram, from: Address, now: number): void {
     const chat = this.#chat!;
     if (d.type === Type.CHAT) {
+      const duplicate = chat.receiver.isDuplicate(d.seq, d.payload);
+      if (!duplicate && !this.acceptingMessages) {
+        this.#drop(from, "backpressure", `CHAT seq=${d.seq} not taken yet`);
+        return;
+      }
       this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one
       if (chat.receiver.receive(d.seq, d.payload)) {
         this.#emit({ type: "message", name: d.user, text: d.payload });

@@ -253,11 +253,22 @@ export class StopAndWaitReceiver {
   #lastSeq: Seq | undefined;
   #lastText = "";
 
-  /** Returns `true` when the datagram is new and to be delivered. */
+  /** Whether a datagram with this Sequence and text repeats the last one delivered. */
+  isDuplicate(seq: Seq, text: string): boolean {
+    return seq === this.#lastSeq && text === this.#lastText;
+  }
+
+  /** Returns `true` when the datagram is new and to be delivered, and records it. */
   receive(seq: Seq, text: string): boolean {
-    if (seq === this.#lastSeq && text === this.#lastText) return false;
+    if (this.isDuplicate(seq, text)) return false;
     this.#lastSeq = seq;
     this.#lastText = text;
     return true;
+  }
+
+  /** Forgets the last delivery: the peer starts again from any Sequence. */
+  reset(): void {
+    this.#lastSeq = undefined;
+    this.#lastText = "";
   }
 }

@@ -862,3 +862,34 @@ Deno.test("§5.3 sloppy peer sharing one counter: a new text with the last Seque
     ["one", "two"],
   );
 });
+
+Deno.test("flow control: while messages are not accepted, a new chat datagram is neither ACKed nor delivered; a duplicate is re-ACKed", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "one"), A, 100);
+  drain(b);
+  b.acceptingMessages = false;
+  b.receive(chat(1, "alice", "two"), A, 110);
+  assert.deepEqual(drain(b), { sent: [], events: [] });
+  b.receive(chat(0, "alice", "one"), A, 120); // its ACK was lost
+  assert.deepEqual(show(drain(b).sent), ["ACK 0 bob"]);
+  b.acceptingMessages = true;
+  b.receive(chat(1, "alice", "two"), A, 110 + T); // the retransmission
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 1 bob"]);
+  assert.deepEqual(events, [{ type: "message", name: "alice", text: "two" }]);
+  assert.equal(b.counters.backpressure, 1);
+});
+
+Deno.test("§4.5 a SYN from the partner restarts its sequence: a restarted peer's first message is not taken for a duplicate", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "hi"), A, 100);
+  drain(b);
+  // alice's daemon restarted and invites again: answered as a late SYN.
+  b.receive(control(Op.SYN, 0, "alice"), A, 5000);
+  assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
+  b.receive(control(Op.ACK, 0, "alice"), A, 5010);
+  b.receive(chat(0, "alice", "hi"), A, 5020); // the same bytes as before
+  assert.deepEqual(drain(b).events, [
+    { type: "message", name: "alice", text: "hi" },
+  ]);
+});
