@@ -434,10 +434,7 @@ export class Session {
     this.tick(now);
     if (this.#phase === "idle") return;
     const chat = this.#chat;
-    // The FIN follows the datagram in flight, if any, like a queued FIN.
-    const flight = chat?.sender.inFlight;
-    const seq = flight ? flip(flight.seq) : chat?.sender.nextSeq ?? 0;
-    this.#control(this.#peer!, Op.FIN, seq);
+    this.#control(this.#peer!, Op.FIN, chat ? this.#finSeq(chat) : 0);
     if (chat?.wasStarted) {
       this.#emit({
         type: "chat-closed",
@@ -528,10 +525,11 @@ export class Session {
       case "closing": {
         const chat = this.#chat!;
         this.#pump(now); // a datagram held by the echo window
+        const finSeq = this.#finSeq(chat); // before a loss drains the sender
         const result = chat.sender.timeout(now);
         if (result === undefined) return;
         if ("lost" in result) {
-          this.#lose(now, result.lost);
+          this.#lose(now, result.lost, finSeq);
           return;
         }
         const { item, seq, retransmissions } = result.retransmit;
@@ -785,7 +783,7 @@ export class Session {
   }
 
   /** The peer is lost (SPEC §5.5): tell the user, one FIN, back to idle. */
-  #lose(now: number, lost: Outgoing[] = []): void {
+  #lose(now: number, lost: Outgoing[] = [], finSeq: Seq = 0): void {
     const chat = this.#chat;
     if (chat?.wasStarted) {
       const undelivered = [
@@ -800,9 +798,18 @@ export class Session {
       });
     }
     if (!lost.some((item) => item.kind === "fin")) {
-      this.#control(this.#peer!, Op.FIN, chat?.sender.nextSeq ?? 0);
+      this.#control(this.#peer!, Op.FIN, finSeq);
     }
     this.#toIdle(now);
+  }
+
+  /**
+   * The Sequence of a FIN sent at once (abort, peer lost): it follows the
+   * datagram in flight, if any, as a queued FIN would (SPEC §3.3).
+   */
+  #finSeq(chat: Chat): Seq {
+    const flight = chat.sender.inFlight;
+    return flight ? flip(flight.seq) : chat.sender.nextSeq;
   }
 
   #undelivered(chat: Chat): Undelivered[] {

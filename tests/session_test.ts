@@ -532,7 +532,7 @@ Deno.test("§5.5 peer lost after max retries: user told with undelivered message
   assert.equal(a.phase, "established");
   a.tick(1000 + 3 * T);
   const { sent, events } = drain(a);
-  assert.deepEqual(show(sent), ["FIN 0 alice"]);
+  assert.deepEqual(show(sent), ["FIN 1 alice"], "the bit after 'one' (seq 0)");
   assert.deepEqual(events, [{
     type: "peer-lost",
     peer: B,
