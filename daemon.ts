@@ -2,9 +2,10 @@
  * The simp daemon (SPEC §1–§7, §9): the thin I/O shell around
  * {@linkcode DaemonCore}. It binds ip:port for other daemons and
  * ip:clientPort for its client, feeds every datagram and the clock into the
- * core, sends what the core wants sent, and keeps one timer armed for the
- * core's next timeout. Every datagram on the peer port is traced at debug
- * level under the log category `["simp", "wire"]`.
+ * core, sends what the core wants sent (a send to another daemon that fails
+ * goes back to the core, {@linkcode DaemonCore.peerSendFailed}), and keeps
+ * one timer armed for the core's next timeout. Every datagram on the peer
+ * port is traced at debug level under the log category `["simp", "wire"]`.
  *
  * SIGINT and SIGTERM stop it: whatever is going on ends at once with one FIN
  * (a chat, even with messages unacknowledged, which the client is told of;
@@ -158,10 +159,12 @@ class Daemon {
     this.#core = new DaemonCore({
       ip: options.ip,
       port: options.port,
+      clientPort: options.clientPort,
       session: {
         userName: options.name ?? "",
         timeout: options.timeoutMs,
         maxRetries: options.retries,
+        invitationLimit: options.inviteLimitMs,
         autoAccept: options.autoAccept,
       },
     });
@@ -284,15 +287,17 @@ class Daemon {
     if (action.type === "peer") {
       this.#traceSent(action.datagram, action.to);
       const conn = this.#peer;
+      const { datagram } = action;
       this.#peerSends = this.#peerSends
         .then(() => conn.send(action.bytes, to))
         .then(
           () => {},
           (error) =>
-            log.warning("Sending to {to} failed: {error}", {
-              to: `${action.to.hostname}:${action.to.port}`,
-              error,
-            }),
+            this.#handle("failed send", () =>
+              this.#core.peerSendFailed(
+                { to: action.to, datagram, error },
+                performance.now(),
+              )),
         );
     } else {
       const conn = this.#client;

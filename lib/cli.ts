@@ -48,6 +48,12 @@ export interface DaemonOptions {
   timeoutMs: number;
   /** Retransmissions before the peer is considered lost (§5.5, default 5). */
   retries: number;
+  /**
+   * The invitation limit in milliseconds (§4.6, default 60000): how long an
+   * invitation of ours waits for an answer, and how long one from someone
+   * else stays pending.
+   */
+  inviteLimitMs: number;
   /** Accept invitations without asking the user (§4.9, default off). */
   autoAccept: boolean;
   /**
@@ -90,6 +96,7 @@ export const DAEMON_DEFAULTS: Readonly<DaemonOptions> = Object.freeze({
   clientPort: CLIENT_PORT,
   timeoutMs: 5000,
   retries: 5,
+  inviteLimitMs: 60_000,
   autoAccept: false,
   logLevel: "info",
   logFormat: "text",
@@ -104,7 +111,7 @@ export const CLIENT_DEFAULTS: Readonly<ClientOptions> = Object.freeze({
   logFormat: "text",
 });
 
-/** The longest `--timeout` accepted, in seconds (timers overflow far above). */
+/** The longest `--timeout` or `--invite-limit` accepted, in seconds (timers overflow far above). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
 
 /** What a whole command line asks for; see {@linkcode parseCommandLine}. */
@@ -160,6 +167,10 @@ Options:
                        allowed (default 5)
   --retries N          retransmissions before the peer is given up,
                        a whole number ≥ 0 (default 5)
+  --invite-limit SECONDS
+                       how long an invitation waits for an answer, ours
+                       or another's, greater than 0, decimals allowed
+                       (default 60)
   --auto-accept        accept invitations without asking; messages that
                        arrive with no client connected are kept
   --name NAME          the user name to send until a client connects and
@@ -267,6 +278,7 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     "client-port": { type: "string" },
     timeout: { type: "string" },
     retries: { type: "string" },
+    "invite-limit": { type: "string" },
     "auto-accept": { type: "boolean" },
     name: { type: "string" },
     "log-level": { type: "string" },
@@ -292,7 +304,11 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     );
   }
   if (values.timeout !== undefined) {
-    options.timeoutMs = timeoutValue(values.timeout, see) * 1000;
+    options.timeoutMs = secondsValue("--timeout", values.timeout, see) * 1000;
+  }
+  if (values["invite-limit"] !== undefined) {
+    options.inviteLimitMs =
+      secondsValue("--invite-limit", values["invite-limit"], see) * 1000;
   }
   if (values.retries !== undefined) {
     options.retries = retriesValue(values.retries, see);
@@ -441,14 +457,14 @@ function portValue(option: string, text: string, see: string): number {
   return port;
 }
 
-/** A timeout in seconds: a positive decimal number, at most a day. */
-function timeoutValue(text: string, see: string): number {
+/** A duration in seconds: a positive decimal number, at most a day. */
+function secondsValue(option: string, text: string, see: string): number {
   const seconds = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(text)
     ? Number(text)
     : NaN;
   if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
     throw new UsageError(
-      `Option --timeout must be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_SECONDS}, not ${
+      `Option ${option} must be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_SECONDS}, not ${
         show(text)
       } (see ${see})`,
     );

@@ -16,24 +16,34 @@
  *   error naming the holder; a `connect` from the holder's address with a new
  *   id starts a new connection (event numbering from 1 again; what the old
  *   one had not acknowledged is treated as events of a client that went
- *   away, see below). The slot is
- *   freed by `quit` or after {@linkcode CLIENT_TIMEOUT_MS} without hearing
- *   from the client.
+ *   away, see below). The slot is freed by `quit` or after
+ *   {@linkcode CLIENT_TIMEOUT_MS} without hearing from the client — never
+ *   because the client is slow.
  * - Every request is answered exactly once per id: a duplicate id gets the
  *   cached reply and the command does not run again (the cache keeps the
  *   last {@linkcode DEFAULT_LINK_OPTIONS.replyCacheSize} replies).
  * - Events are numbered from 1 per connection, sent at once, and sent again
  *   every {@linkcode EVENT_RETRY_MS} until the client acknowledges them
- *   cumulatively; at most `eventWindow` are unacknowledged on the wire, the
- *   rest wait in order behind them.
+ *   cumulatively; at most `eventWindow` events and `windowBytes` bytes are
+ *   unacknowledged on the wire (at least one event), the rest wait in order
+ *   behind them.
+ * - Flow control: {@linkcode ClientLink.backlog} counts the events waiting
+ *   for the client (or, with none connected, kept for the next one), and
+ *   {@linkcode ClientLink.hasRoom} says whether it is below `backlogLimit`.
+ *   The daemon core holds the peer's new chat messages back while it is not
+ *   (`Session.acceptingMessages`), so a slow client makes the peer wait
+ *   instead of losing messages. Every other event is still queued; as a last
+ *   resort a store that reaches `maxEvents` drops new events, whole, with a
+ *   warning in the log.
  * - An event too large for one datagram is queued as its parts
  *   ({@linkcode splitEvent}), each an event with its own number. A message
  *   whose parts were only partly acknowledged when the slot is freed is
  *   kept whole, so the next client gets all of it.
- * - Events that arrive while no client is connected are kept (bounded) and
- *   sent after the next `connect` (SPEC §4.9), except those whose news the
- *   connect reply's state already gives or that only mean something to the
- *   connection that asked (see {@linkcode keptWhileDisconnected}).
+ * - Events that arrive while no client is connected are kept (bounded, as
+ *   above) and sent after the next `connect` (SPEC §4.9), except those
+ *   whose news the connect reply's state already gives or that only mean
+ *   something to the connection that asked (see
+ *   {@linkcode keptWhileDisconnected}).
  *
  * @module
  */
@@ -49,6 +59,7 @@ import {
   type DaemonState,
   encodeControl,
   EVENT_RETRY_MS,
+  type EventMessage,
   parseClientMessage,
   type Reply,
   splitEvent,
@@ -85,9 +96,24 @@ export interface ClientLinkOptions {
   /** Events unacknowledged on the wire at once; default 32. */
   eventWindow: number;
   /**
-   * Events held for one connection before it is given up as not
-   * acknowledging, and events kept while no client is connected (oldest
-   * dropped first); default 1000 (SPEC §7.3).
+   * Bytes of event datagrams unacknowledged on the wire at once (one event
+   * is always allowed, whatever its size); default 128 KiB, well below what
+   * a client's socket buffers by default (about 208 KiB on Linux), so that
+   * large split events are not dropped by the client's kernel.
+   */
+  windowBytes: number;
+  /**
+   * The {@linkcode ClientLink.backlog} from which new chat messages are held
+   * back at the peer (flow control, see {@linkcode ClientLink.hasRoom});
+   * default 256. Each part of a split event counts.
+   */
+  backlogLimit: number;
+  /**
+   * The hard bound of the events held for the client, connected or not
+   * (SPEC §7.3): a new event that would not fit is dropped, whole, with a
+   * warning; default 1000. Flow control keeps chat messages below
+   * `backlogLimit`, so only a flood of other events (errors from the peer,
+   * invitations) can reach it.
    */
   maxEvents: number;
   /** Replies remembered for answering duplicate request ids; default 64. */
@@ -104,12 +130,22 @@ export const STRANGER_LOG_BUDGET: Readonly<
   { burst: number; perMinute: number }
 > = Object.freeze({ burst: 1, perMinute: 1 });
 
+/**
+ * How often dropping an event at the hard bound (`maxEvents`) is logged:
+ * the first, then at most one a minute, with the count of the others.
+ */
+export const DROPPED_LOG_BUDGET: Readonly<
+  { burst: number; perMinute: number }
+> = Object.freeze({ burst: 1, perMinute: 1 });
+
 /** The defaults of {@linkcode ClientLinkOptions} (all but `ownIp`). */
 export const DEFAULT_LINK_OPTIONS: Readonly<Omit<ClientLinkOptions, "ownIp">> =
   Object.freeze({
     clientTimeout: CLIENT_TIMEOUT_MS,
     eventRetry: EVENT_RETRY_MS,
     eventWindow: 32,
+    windowBytes: 128 * 1024,
+    backlogLimit: 256,
     maxEvents: 1000,
     replyCacheSize: 64,
   });
@@ -164,13 +200,15 @@ interface QueuedEvent {
   event: ControlEvent;
   /** When it is due to be sent again; undefined until first sent. */
   due: number | undefined;
+  /** Its event message, encoded when it is about to enter the window. */
+  bytes?: Uint8Array;
 }
 
 interface Connection {
   address: Address;
   heardAt: number;
   nextEv: number;
-  /** Unacknowledged events, oldest first; the first `eventWindow` are on the wire. */
+  /** Unacknowledged events, oldest first; the window's are on the wire. */
   queue: QueuedEvent[];
   /** Acknowledged parts of an event whose last part is not acknowledged yet. */
   parts: ControlEvent[];
@@ -207,11 +245,11 @@ export class ClientLink {
   #connection: Connection | undefined;
   /** Events kept while no client is connected. */
   #kept: ControlEvent[] = [];
-  #keptDropped = 0;
   #transmits: LinkTransmit[] = [];
   /** While a command runs, new events wait until its reply is out. */
   #running = false;
   #strangerLogs = new LogBudget(STRANGER_LOG_BUDGET);
+  #droppedLogs = new LogBudget(DROPPED_LOG_BUDGET);
 
   /** Creates a link with no client; `options` override {@linkcode DEFAULT_LINK_OPTIONS}. */
   constructor(
@@ -235,6 +273,24 @@ export class ClientLink {
   /** Events kept for the next connection. */
   get kept(): number {
     return this.#kept.length;
+  }
+
+  /**
+   * The events waiting for the client, each part of a split event counted:
+   * the connected client's unacknowledged ones (sent or not), or with no
+   * client connected those kept for the next one.
+   */
+  get backlog(): number {
+    return this.#connection?.queue.length ?? this.#kept.length;
+  }
+
+  /**
+   * Whether the {@linkcode backlog} is below `backlogLimit`: while it is
+   * not, the peer's new chat messages must wait (`Session.acceptingMessages`)
+   * until the client has caught up.
+   */
+  get hasRoom(): boolean {
+    return this.backlog < this.#options.backlogLimit;
   }
 
   /** Returns the datagrams to send since the last call, oldest first. */
@@ -353,7 +409,7 @@ export class ClientLink {
     this.#run(c, id, command, now);
     if (command.cmd === "quit") {
       log.info("Client at {client} quit", { client: formatAddress(from) });
-      this.#release(c);
+      this.#release(c, now);
     }
   }
 
@@ -361,22 +417,20 @@ export class ClientLink {
    * An event for the client, split into parts if it is too large for one
    * datagram ({@linkcode splitEvent}): sent at once when a client is
    * connected, kept for the next connection otherwise (see
-   * {@linkcode keptWhileDisconnected}).
+   * {@linkcode keptWhileDisconnected}). An event that would take the
+   * client's events beyond `maxEvents` is dropped, whole, with a warning:
+   * the caller keeps the {@linkcode backlog} low with flow control
+   * ({@linkcode hasRoom}).
    */
   emit(event: ControlEvent, now: number): void {
     const parts = splitEvent(event);
     const c = this.#connection;
     if (c === undefined) {
-      this.#keep(parts);
+      this.#keep(parts, now);
       return;
     }
-    if (c.queue.length >= this.#options.maxEvents) {
-      log.warning(
-        "Client at {client} acknowledged none of the last {count} events: slot freed",
-        { client: formatAddress(c.address), count: c.queue.length },
-      );
-      this.#release(c);
-      this.#keep(parts);
+    if (c.queue.length + parts.length > this.#options.maxEvents) {
+      this.#drop(event, now);
       return;
     }
     for (const part of parts) {
@@ -393,11 +447,7 @@ export class ClientLink {
     for (const entry of this.#window(c)) {
       if (entry.due !== undefined && now >= entry.due) {
         entry.due = now + this.#options.eventRetry;
-        this.#send(c.address, {
-          v: CONTROL_VERSION,
-          ev: entry.ev,
-          event: entry.event,
-        });
+        this.#sendEvent(c.address, entry);
       }
     }
   }
@@ -414,7 +464,7 @@ export class ClientLink {
       "Nothing heard from the client at {client} for {ms} ms: slot freed",
       { client: formatAddress(c.address), ms: Math.round(now - c.heardAt) },
     );
-    this.#release(c);
+    this.#release(c, now);
   }
 
   #connect(
@@ -441,7 +491,7 @@ export class ClientLink {
       // The same client connects again: a new connection. What the old one
       // had not acknowledged is kept like the events of a client that went
       // away (keptWhileDisconnected), and sent under the new numbering.
-      this.#release(old);
+      this.#release(old, now);
     }
     const c: Connection = {
       address: from,
@@ -459,13 +509,6 @@ export class ClientLink {
     this.#running = true;
     try {
       this.#run(c, id, command, now);
-      if (this.#keptDropped > 0) {
-        log.warning(
-          "{count} events were dropped while no client was connected: at most {max} are kept",
-          { count: this.#keptDropped, max: this.#options.maxEvents },
-        );
-        this.#keptDropped = 0;
-      }
       const kept = this.#kept;
       this.#kept = [];
       for (const event of kept) this.emit(event, now);
@@ -485,6 +528,7 @@ export class ClientLink {
       reply = { v: CONTROL_VERSION, re: id, ok: true, ...result };
     } catch (error) {
       let message: string;
+      const code = error instanceof ControlError ? error.code : undefined;
       if (error instanceof SessionError || error instanceof ControlError) {
         message = error.message;
       } else {
@@ -496,7 +540,13 @@ export class ClientLink {
           error instanceof Error ? error.message : String(error)
         }): see its log`;
       }
-      reply = { v: CONTROL_VERSION, re: id, ok: false, error: message };
+      reply = {
+        v: CONTROL_VERSION,
+        re: id,
+        ok: false,
+        error: message,
+        ...(code === undefined ? {} : { code }),
+      };
     } finally {
       this.#running = wasRunning;
     }
@@ -539,56 +589,105 @@ export class ClientLink {
     for (const entry of this.#window(c)) {
       if (entry.due !== undefined) continue;
       entry.due = now + this.#options.eventRetry;
-      this.#send(c.address, {
-        v: CONTROL_VERSION,
-        ev: entry.ev,
-        event: entry.event,
-      });
+      this.#sendEvent(c.address, entry);
     }
   }
 
+  /**
+   * The events on the wire (or about to be): the oldest unacknowledged, at
+   * most `eventWindow` of them and `windowBytes` bytes, at least one.
+   */
   #window(c: Connection): QueuedEvent[] {
-    return c.queue.slice(0, this.#options.eventWindow);
+    const { eventWindow, windowBytes } = this.#options;
+    const window: QueuedEvent[] = [];
+    let bytes = 0;
+    for (const entry of c.queue) {
+      if (window.length >= eventWindow) break;
+      entry.bytes ??= encodeControl(eventMessage(entry));
+      bytes += entry.bytes.length;
+      if (window.length > 0 && bytes > windowBytes) break;
+      window.push(entry);
+    }
+    return window;
   }
 
   /**
    * Frees the slot; what the client did not acknowledge is kept, with the
    * acknowledged parts of a split event whose end it did not acknowledge.
    */
-  #release(c: Connection): void {
+  #release(c: Connection, now: number): void {
     if (this.#connection === c) this.#connection = undefined;
-    this.#keep([...c.parts, ...c.queue.map((entry) => entry.event)]);
+    const events = [...c.parts, ...c.queue.map((entry) => entry.event)];
     c.parts = [];
     c.queue = [];
+    this.#keep(events, now);
   }
 
-  #keep(events: ControlEvent[]): void {
+  /**
+   * Keeps events for the next connection, those that
+   * {@linkcode keptWhileDisconnected} lets through. An event (all its parts)
+   * that would take the store beyond `maxEvents` is dropped.
+   */
+  #keep(events: ControlEvent[], now: number): void {
+    let parts: ControlEvent[] = [];
     for (const event of events) {
+      parts.push(event);
+      if ("continued" in event) continue;
+      // `parts` is one whole event now: the parts of a split one, in order.
       if (!keptWhileDisconnected(event)) {
         log.debug("No client connected: not keeping {type} event", {
           type: event.type,
           event,
         });
-        continue;
+      } else if (this.#kept.length + parts.length > this.#options.maxEvents) {
+        this.#drop(event, now);
+      } else {
+        this.#kept.push(...parts);
       }
-      this.#kept.push(event);
-      while (this.#kept.length > this.#options.maxEvents) {
-        // The oldest event goes, whole: with its parts, if it was split.
-        let dropped = this.#kept.shift();
-        while (dropped !== undefined && "continued" in dropped) {
-          dropped = this.#kept.shift();
-        }
-        if (this.#keptDropped++ === 0) {
-          log.warning(
-            "No client connected and {max} events kept: dropping the oldest",
-            { max: this.#options.maxEvents },
-          );
-        }
-      }
+      parts = [];
     }
+  }
+
+  /**
+   * The last resort of the hard bound (SPEC §7.3): `event` is dropped and
+   * logged as a warning — the first, then at most one line a minute, which
+   * counts the others ({@linkcode DROPPED_LOG_BUDGET}).
+   */
+  #drop(event: ControlEvent, now: number): void {
+    const unlogged = this.#droppedLogs.take(now);
+    if (unlogged === undefined) return;
+    const c = this.#connection;
+    log.warning(
+      (c === undefined
+        ? "No client connected and {max} events kept"
+        : "The client at {client} has {max} events unacknowledged") +
+        ": dropped a new {type} event" +
+        (unlogged > 0
+          ? "; {unlogged} more were dropped since the last such line"
+          : ""),
+      {
+        max: this.#options.maxEvents,
+        type: event.type,
+        ...(c === undefined ? {} : { client: formatAddress(c.address) }),
+        ...(unlogged > 0 ? { unlogged } : {}),
+      },
+    );
+  }
+
+  #sendEvent(to: Address, entry: QueuedEvent): void {
+    entry.bytes ??= encodeControl(eventMessage(entry));
+    this.#transmits.push({
+      to,
+      message: eventMessage(entry),
+      bytes: entry.bytes,
+    });
   }
 
   #send(to: Address, message: DaemonMessage): void {
     this.#transmits.push({ to, message, bytes: encodeControl(message) });
   }
+}
+
+function eventMessage(entry: QueuedEvent): EventMessage {
+  return { v: CONTROL_VERSION, ev: entry.ev, event: entry.event };
 }

@@ -110,6 +110,16 @@ export interface OkReply {
   msgId?: number;
 }
 
+/**
+ * Why a request failed, for a client that acts on it rather than only
+ * showing the error text ({@linkcode ErrorReply.code}):
+ *
+ * - `queue-full` — a `send` found the daemon's send queue full (SPEC §5.1):
+ *   nothing was queued; send the message again after the next `delivered`,
+ *   `undelivered` or end-of-chat event.
+ */
+export type ErrorCode = "queue-full";
+
 /** A failed request: `error` is a sentence for the user. */
 export interface ErrorReply {
   /** Protocol version. */
@@ -120,6 +130,12 @@ export interface ErrorReply {
   ok: false;
   /** What went wrong and what to do. */
   error: string;
+  /**
+   * The failure in machine-readable form, when a client is expected to act
+   * on it (absent for the others). A client treats a code it does not know
+   * like an absent one.
+   */
+  code?: ErrorCode;
 }
 
 /** Any reply. */
@@ -207,19 +223,33 @@ export type ClientMessage = Request | EventAck;
 /** Anything the client receives from the daemon. */
 export type DaemonMessage = Reply | EventMessage;
 
+/** Options of a {@linkcode ControlError}. */
+export interface ControlErrorOptions {
+  /** The machine-readable reason its error reply carries ({@linkcode ErrorReply.code}). */
+  code?: ErrorCode;
+}
+
 /**
- * A control message that is not valid. `id` is the request id when it could
- * be read, so the error reply can name it.
+ * A control message that is not valid, or a command that failed in a way
+ * the error reply must name with a {@linkcode ErrorCode}. `id` is the
+ * request id when it could be read, so the error reply can name it.
  */
 export class ControlError extends Error {
   /** The request id, when known. */
   readonly id: number | null;
+  /** The reply's machine-readable reason, if it has one. */
+  readonly code: ErrorCode | undefined;
 
   /** Creates the error with a message for the client's user. */
-  constructor(message: string, id: number | null = null) {
+  constructor(
+    message: string,
+    id: number | null = null,
+    options: ControlErrorOptions = {},
+  ) {
     super(message);
     this.name = "ControlError";
     this.id = id;
+    this.code = options.code;
   }
 }
 
@@ -314,9 +344,10 @@ export function isIPv4(text: string): boolean {
 /**
  * What an IPv4 address is when it cannot be one daemon's address, or
  * `undefined` for an ordinary one: the wildcard `0.0.0.0`, the broadcast
- * `255.255.255.255`, or a multicast address (224.0.0.0/4). A daemon bound to
- * one of these would not answer from the address its client and its peers
- * talk to, and a datagram sent to one does not reach one daemon.
+ * `255.255.255.255`, a multicast address (224.0.0.0/4), or a reserved one
+ * (240.0.0.0/4, which hosts refuse to send to). A daemon bound to one of
+ * these would not answer from the address its client and its peers talk
+ * to, and a datagram sent to one does not reach one daemon.
  *
  * @example
  * ```ts
@@ -330,6 +361,7 @@ export function specialAddress(ip: string): string | undefined {
   if (ip === "255.255.255.255") return "the broadcast address";
   const first = Number(ip.split(".")[0]);
   if (first >= 224 && first <= 239) return "a multicast address";
+  if (first >= 240) return "a reserved address (240.0.0.0/4)";
   return undefined;
 }
 
@@ -387,8 +419,11 @@ export function parseClientMessage(bytes: Uint8Array): ClientMessage {
   const m = parseJson(bytes);
   const id = isCount(m.id) ? m.id : null;
   checkVersion(m, id);
-  if (!("id" in m) && isCount(m.ack)) {
-    return { v: CONTROL_VERSION, ack: m.ack };
+  if (!("id" in m) && "ack" in m) {
+    if (isCount(m.ack)) return { v: CONTROL_VERSION, ack: m.ack };
+    throw new ControlError(
+      "Malformed acknowledgement: `ack` must be a non-negative integer",
+    );
   }
   if (id === null) {
     throw new ControlError(
@@ -499,7 +534,8 @@ export function parseDaemonMessage(bytes: Uint8Array): DaemonMessage {
   if (m.ok === true && isCount(m.re)) return m as unknown as OkReply;
   if (
     m.ok === false && (isCount(m.re) || m.re === null) &&
-    typeof m.error === "string"
+    typeof m.error === "string" &&
+    (m.code === undefined || typeof m.code === "string")
   ) {
     return m as unknown as ErrorReply;
   }

@@ -14,11 +14,12 @@
 
 import {
   type Command,
+  ControlError,
   type ControlEvent,
   type DaemonState,
   SIMP_PORT,
 } from "./control.ts";
-import type { Datagram } from "./datagram.ts";
+import { type Datagram, Op, Type } from "./datagram.ts";
 import {
   ClientLink,
   type ClientLinkOptions,
@@ -53,12 +54,32 @@ export const STOP_GRACE_MS = 500;
 export const EVENT_LOG_BUDGET: Readonly<{ burst: number; perMinute: number }> =
   Object.freeze({ burst: 30, perMinute: 30 });
 
+/**
+ * How often a failed send to another daemon is logged: the first, then at
+ * most one a minute, which tells how many failed without a line meanwhile.
+ */
+export const SEND_FAILURE_LOG_BUDGET: Readonly<
+  { burst: number; perMinute: number }
+> = Object.freeze({ burst: 1, perMinute: 1 });
+
+/** A datagram to another daemon that could not be sent. */
+export interface SendFailure {
+  /** Where it was going. */
+  to: Address;
+  /** What it was. */
+  datagram: Datagram;
+  /** Why sending failed (the socket's error). */
+  error: unknown;
+}
+
 /** Settings of a {@linkcode DaemonCore}. */
 export interface DaemonCoreOptions {
   /** The daemon's IP address (SPEC §1.2). */
   ip: string;
   /** Its peer port (SPEC §1.1, normally 7777): inviting ip:port is refused. */
   port: number;
+  /** Its client port (SPEC §1.1, normally 7778): inviting ip:clientPort is refused too. */
+  clientPort?: number;
   /** Protocol settings for the engine (times in ms). */
   session?: SessionOptions;
   /** Settings of the client link (times in ms). */
@@ -164,16 +185,35 @@ function toControlEvent(
 }
 
 /**
+ * A failed `send` as its error reply should carry it: the engine's "Send
+ * queue is full" {@linkcode SessionError} becomes a {@linkcode ControlError}
+ * with the same message and the code `queue-full`, so that the client holds
+ * the message and sends it again (docs/PROTOCOL.md); any other error is
+ * returned as it is.
+ */
+function withErrorCode(error: unknown): unknown {
+  if (
+    error instanceof SessionError &&
+    error.message.startsWith("Send queue is full")
+  ) {
+    return new ControlError(error.message, null, { code: "queue-full" });
+  }
+  return error;
+}
+
+/**
  * The daemon's decisions (SPEC §1–§9) without I/O.
  *
  * Commands map to the engine: `connect` sets the user name and answers with
  * the state (a pending invitation shows there); `invite` starts a chat
  * toward ip:port ({@linkcode SIMP_PORT} unless given; the daemon's own
- * address is refused); `wait` and `ping` answer with the state; `accept`, `decline`,
- * `leave` and `send` (which answers with `msgId`) call the engine; `quit`
- * leaves a chat or withdraws an invitation of ours (a pending invitation
- * from someone else stays pending) and frees the slot. A command that does
- * not fit the phase gets an error reply with the engine's message.
+ * IP with either of its ports is refused; a SYN the network refuses to send
+ * ends the invitation at once, see {@linkcode DaemonCore.peerSendFailed});
+ * `wait` and `ping` answer with the state; `accept`, `decline`, `leave` and
+ * `send` (which answers with `msgId`) call the engine; `quit` leaves a chat
+ * or withdraws an invitation of ours (a pending invitation from someone
+ * else stays pending) and frees the slot. A command that does not fit the
+ * phase gets an error reply with the engine's message.
  *
  * Engine events become client events. With no client connected they are
  * kept as {@linkcode ClientLink} describes; with auto-accept the engine
@@ -197,16 +237,18 @@ export class DaemonCore {
   /** The client link. */
   readonly link: ClientLink;
   #ip: string;
-  #port: number;
+  #ports: number[];
   #stopGrace: number;
   #stopDeadline: number | undefined;
   #actions: DaemonAction[] = [];
   #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
+  #sendFailureLogs = new LogBudget(SEND_FAILURE_LOG_BUDGET);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
     this.#ip = options.ip;
-    this.#port = options.port;
+    this.#ports = [options.port];
+    if (options.clientPort !== undefined) this.#ports.push(options.clientPort);
     this.#stopGrace = options.stopGrace ?? STOP_GRACE_MS;
     this.session = new Session(options.session);
     this.link = new ClientLink(
@@ -260,7 +302,12 @@ export class DaemonCore {
     return times.length === 0 ? undefined : Math.min(...times);
   }
 
-  /** A datagram arrived on the peer port (ignored once stopping). */
+  /**
+   * A datagram arrived on the peer port (ignored once stopping). A new chat
+   * message is taken only while the client's backlog has room (flow
+   * control, {@linkcode ClientLink.hasRoom}): otherwise it is not ACKed,
+   * and the peer sends it again later.
+   */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
     if (this.stopping) {
       log.debug("Stopping: ignored a datagram from {from}", {
@@ -268,6 +315,7 @@ export class DaemonCore {
       });
       return;
     }
+    this.#updateFlow();
     this.session.receive(bytes, from, now);
     this.#drain(now);
   }
@@ -276,6 +324,7 @@ export class DaemonCore {
   receiveClient(bytes: Uint8Array, from: Address, now: number): void {
     this.link.receive(bytes, from, now);
     this.#drain(now);
+    this.#updateFlow();
   }
 
   /** The clock reached `now`. */
@@ -283,6 +332,56 @@ export class DaemonCore {
     this.session.tick(now);
     this.#drain(now);
     this.link.tick(now);
+    this.#updateFlow();
+  }
+
+  /**
+   * Sending a datagram to another daemon failed: the network refused it at
+   * once (no route, an address this host cannot send to). When it was the
+   * SYN of our invitation, that invitation cannot be answered: it is given
+   * up at once, as when the invitation limit passes (SPEC §4.6) — withdrawn
+   * with one FIN and `no-answer` for the client — rather than retried in
+   * silence until the limit. Any other failure is logged, within
+   * {@linkcode SEND_FAILURE_LOG_BUDGET}: retransmission and max retries
+   * already tell the user when a peer cannot be reached (SPEC §5.5).
+   */
+  peerSendFailed(failure: SendFailure, now: number): void {
+    const { to, datagram } = failure;
+    const error = failure.error instanceof Error
+      ? failure.error.message
+      : String(failure.error);
+    const peer = this.session.status().peer;
+    const invitation = this.session.phase === "inviting" &&
+      datagram.type === Type.CONTROL && datagram.op === Op.SYN &&
+      peer?.hostname === to.hostname && peer.port === to.port;
+    if (invitation) {
+      log.warning(
+        "Sending the invitation to {to} failed: {error}; given up, the client is told no-answer",
+        { to: formatAddress(to), error },
+      );
+      this.session.abort(now);
+      this.#drain(now);
+      const event: SessionEvent = { type: "no-answer", peer: to };
+      this.#logEvent(event, now);
+      for (const controlEvent of toControlEvents(event)) {
+        this.link.emit(controlEvent, now);
+      }
+      this.#collect();
+      return;
+    }
+    const unlogged = this.#sendFailureLogs.take(now);
+    if (unlogged === undefined) return;
+    log.warning(
+      "Sending to {to} failed: {error}" +
+        (unlogged > 0
+          ? "; {unlogged} more sends failed since the last such line"
+          : ""),
+      {
+        to: formatAddress(to),
+        error,
+        ...(unlogged > 0 ? { unlogged } : {}),
+      },
+    );
   }
 
   /**
@@ -305,6 +404,23 @@ export class DaemonCore {
 
   // --------------------------------------------------------------- internals
 
+  /**
+   * Flow control: the engine takes new chat messages only while the
+   * client's backlog is below its limit. Nothing else is held back: the
+   * peer's stop-and-wait makes it wait for the ACK and send again.
+   */
+  #updateFlow(): void {
+    const accepting = this.link.hasRoom;
+    if (accepting === this.session.acceptingMessages) return;
+    this.session.acceptingMessages = accepting;
+    log.debug(
+      accepting
+        ? "The client caught up ({backlog} events waiting): taking the peer's messages again"
+        : "{backlog} events wait for the client: the peer's new messages wait too (not ACKed)",
+      { backlog: this.link.backlog },
+    );
+  }
+
   #command(command: Command, now: number): CommandResult {
     if (this.stopping && command.cmd !== "quit") {
       throw new SessionError(
@@ -323,7 +439,7 @@ export class DaemonCore {
           return { state: this.state() };
         case "invite": {
           const to = { hostname: command.ip, port: command.port ?? SIMP_PORT };
-          if (to.hostname === this.#ip && to.port === this.#port) {
+          if (to.hostname === this.#ip && this.#ports.includes(to.port)) {
             throw new SessionError(
               `${
                 formatAddress(to)
@@ -343,7 +459,11 @@ export class DaemonCore {
           session.leave(now);
           return {};
         case "send":
-          return { msgId: session.send(command.text, now) };
+          try {
+            return { msgId: session.send(command.text, now) };
+          } catch (error) {
+            throw withErrorCode(error);
+          }
         case "quit":
           // SPEC §8.4: quitting closes a chat; an invitation from someone
           // else stays pending for the next client (SPEC §4.2).

@@ -31,13 +31,14 @@ function assertUsageError(fn: () => unknown, pattern: RegExp): void {
 // ---------------------------------------------------------------------------
 // simp daemon
 
-Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries (§1.1, §5.2, §5.5)", () => {
+Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries, a 60 s invitation limit (§1.1, §4.6, §5.2, §5.5)", () => {
   deepStrictEqual(parseDaemonArgs([]), {
     ip: "127.0.0.1",
     port: 7777,
     clientPort: 7778,
     timeoutMs: 5000,
     retries: 5,
+    inviteLimitMs: 60_000,
     autoAccept: false,
     logLevel: "info",
     logFormat: "text",
@@ -56,6 +57,8 @@ Deno.test("daemon: every option is parsed", () => {
       "0.25",
       "--retries",
       "0",
+      "--invite-limit",
+      "90",
       "--auto-accept",
       "--log-level",
       "debug",
@@ -68,6 +71,7 @@ Deno.test("daemon: every option is parsed", () => {
       clientPort: 17778,
       timeoutMs: 250,
       retries: 0,
+      inviteLimitMs: 90_000,
       autoAccept: true,
       logLevel: "debug",
       logFormat: "json",
@@ -92,6 +96,21 @@ Deno.test("daemon: --timeout takes decimals and must be > 0", () => {
     assertUsageError(
       () => parseDaemonArgs([`--timeout=${bad}`]),
       /^Option --timeout must be a number of seconds greater than 0/,
+    );
+  }
+});
+
+Deno.test("daemon: --invite-limit sets the invitation limit in seconds, decimals allowed, > 0 (§4.6)", () => {
+  strictEqual(
+    parseDaemonArgs(["--invite-limit", "120"]).inviteLimitMs,
+    120_000,
+  );
+  strictEqual(parseDaemonArgs(["--invite-limit=2.5"]).inviteLimitMs, 2500);
+  ok(helpText("daemon").includes("--invite-limit SECONDS"));
+  for (const bad of ["0", "-5", "abc", "1e3", "", "Infinity", "100000"]) {
+    assertUsageError(
+      () => parseDaemonArgs([`--invite-limit=${bad}`]),
+      /^Option --invite-limit must be a number of seconds greater than 0 and at most 86400, not .* \(see simp daemon --help\)$/,
     );
   }
 });
@@ -147,13 +166,15 @@ Deno.test("daemon: the IP must be an IPv4 dotted quad", () => {
   }
 });
 
-Deno.test("daemon and client: the wildcard, broadcast and multicast addresses are refused as the daemon's IP", () => {
+Deno.test("daemon and client: the wildcard, broadcast, multicast and reserved addresses are refused as the daemon's IP", () => {
   for (
     const [ip, what] of [
       ["0.0.0.0", "the wildcard address"],
       ["255.255.255.255", "the broadcast address"],
       ["224.0.0.1", "a multicast address"],
       ["239.1.2.3", "a multicast address"],
+      ["240.0.0.1", "a reserved address (240.0.0.0/4)"],
+      ["254.255.255.255", "a reserved address (240.0.0.0/4)"],
     ]
   ) {
     for (
@@ -165,16 +186,16 @@ Deno.test("daemon and client: the wildcard, broadcast and multicast addresses ar
       assertUsageError(
         () => parse([ip]),
         new RegExp(
-          `^IP address ${
-            ip.replaceAll(".", "\\.")
-          } is ${what}, not one daemon's: give the daemon's own IPv4 address such as 127\\.0\\.0\\.1 \\(see ${see}\\)$`,
+          `^IP address ${ip.replaceAll(".", "\\.")} is ${
+            what.replace(/[.()]/g, "\\$&")
+          }, not one daemon's: give the daemon's own IPv4 address such as 127\\.0\\.0\\.1 \\(see ${see}\\)$`,
         ),
       );
     }
   }
-  // The neighbours of those ranges are ordinary addresses.
+  // The neighbour of those ranges is an ordinary address.
   strictEqual(parseDaemonArgs(["223.255.255.255"]).ip, "223.255.255.255");
-  strictEqual(parseClientArgs(["240.0.0.1"]).ip, "240.0.0.1");
+  strictEqual(parseClientArgs(["223.255.255.255"]).ip, "223.255.255.255");
 });
 
 Deno.test("the default ports are the named constants SIMP_PORT and CLIENT_PORT (§1.1)", () => {

@@ -32,7 +32,9 @@ import {
 import {
   ClientLink,
   type CommandResult,
+  DEFAULT_LINK_OPTIONS,
   keptWhileDisconnected,
+  type LinkTransmit,
 } from "../lib/client_link.ts";
 import {
   type DaemonAction,
@@ -124,6 +126,7 @@ function connected(
   const core = new DaemonCore({
     ip: OWN_IP,
     port: 7777,
+    clientPort: 7778,
     session: { autoAccept: options.autoAccept ?? false, timeout: T },
   });
   core.receiveClient(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
@@ -382,25 +385,34 @@ Deno.test("client link: datagrams from addresses not of this machine are dropped
   deepStrictEqual(replies(linkSent(own)), [{ v: 1, re: 1, ok: true }]);
 });
 
-Deno.test("client link: events with no client are kept and sent after connect, bounded (§4.9, §7.3)", () => {
+Deno.test("client link: events with no client are kept and sent after connect, bounded: beyond maxEvents new ones are dropped, with a warning (§4.9, §7.3)", () => {
   const link = new ClientLink(() => ({}), { ownIp: OWN_IP, maxEvents: 3 });
-  link.emit(
-    { type: "invitation", ip: "127.0.77.2", port: 7777, name: "bob" },
-    0,
-  );
-  for (const text of ["a", "b", "c", "d"]) {
-    link.emit({ type: "message", name: "bob", text }, 0);
-  }
+  const records = captureLogs(() => {
+    link.emit(
+      { type: "invitation", ip: "127.0.77.2", port: 7777, name: "bob" },
+      0,
+    );
+    for (const text of ["a", "b", "c", "d", "e"]) {
+      link.emit({ type: "message", name: "bob", text }, 0);
+    }
+  });
   strictEqual(link.kept, 3);
+  deepStrictEqual(
+    records.filter((r) => r.level === "WARN").map((r) => r.message),
+    [
+      'No client connected and 3 events kept: dropped a new "message" event',
+    ],
+  );
   link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 1);
   const sent = linkSent(link);
   ok("re" in sent[0].message);
+  // The oldest stay: a daemon that ACKed messages keeps them.
   deepStrictEqual(
     events(sent).map((e) => [e.ev, e.event]),
     [
-      [1, { type: "message", name: "bob", text: "b" }],
-      [2, { type: "message", name: "bob", text: "c" }],
-      [3, { type: "message", name: "bob", text: "d" }],
+      [1, { type: "message", name: "bob", text: "a" }],
+      [2, { type: "message", name: "bob", text: "b" }],
+      [3, { type: "message", name: "bob", text: "c" }],
     ],
   );
 });
@@ -574,32 +586,45 @@ Deno.test("daemon core: engine events reach the client as control events", () =>
   );
 });
 
-Deno.test("daemon core: inviting the daemon's own address is refused", () => {
+Deno.test("daemon core: inviting the daemon's own IP on either of its ports is refused", () => {
   const core = connected();
   core.receiveClient(
     request(2, { cmd: "invite", ip: OWN_IP, port: 7777 }),
     CLIENT,
     0,
   );
+  core.receiveClient(
+    request(3, { cmd: "invite", ip: OWN_IP, port: 7778 }),
+    CLIENT,
+    0,
+  );
   const { peer, client } = drain(core);
   deepStrictEqual(peer, []);
-  const [reply] = replies(client);
-  ok(
-    !reply.ok && reply.error.includes("is this daemon"),
-    JSON.stringify(reply),
+  deepStrictEqual(
+    replies(client).map((r) => r.ok ? "ok" : r.error),
+    [
+      `${OWN_IP}:7777 is this daemon: invite another user's daemon IP address`,
+      `${OWN_IP}:7778 is this daemon: invite another user's daemon IP address`,
+    ],
   );
   // Another port on the same IP is another daemon.
   core.receiveClient(
-    request(3, { cmd: "invite", ip: OWN_IP, port: 7787 }),
+    request(4, { cmd: "invite", ip: OWN_IP, port: 7787 }),
     CLIENT,
     1,
   );
   deepStrictEqual(drain(core).peer, ["SYN 0"]);
 });
 
-Deno.test("daemon core: inviting a wildcard, broadcast or multicast address is refused", () => {
+Deno.test("daemon core: inviting a wildcard, broadcast, multicast or reserved address is refused", () => {
   const core = connected();
-  const ips = ["0.0.0.0", "255.255.255.255", "224.0.0.251", "239.255.255.250"];
+  const ips = [
+    "0.0.0.0",
+    "255.255.255.255",
+    "224.0.0.251",
+    "239.255.255.250",
+    "240.0.0.1",
+  ];
   for (const [i, ip] of ips.entries()) {
     core.receiveClient(request(2 + i, { cmd: "invite", ip }), CLIENT, i);
   }
@@ -612,6 +637,7 @@ Deno.test("daemon core: inviting a wildcard, broadcast or multicast address is r
       "255.255.255.255 is the broadcast address",
       "224.0.0.251 is a multicast address",
       "239.255.255.250 is a multicast address",
+      "240.0.0.1 is a reserved address (240.0.0.0/4)",
     ],
   );
   strictEqual(core.session.phase, "idle");
@@ -911,8 +937,9 @@ Deno.test("client link: a split message only partly acknowledged when the slot i
   link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
   const text = "\uFFFD".repeat(MAX_PAYLOAD);
   link.emit({ type: "message", name: "bob", text }, 1);
-  const parts = events(linkSent(link));
+  const parts = splitEvent({ type: "message", name: "bob", text });
   ok(parts.length >= 3, `${parts.length} parts`);
+  deepStrictEqual(events(linkSent(link)).map((e) => e.ev), [1, 2]);
   link.receive(ack(2), CLIENT, 2); // the first two parts arrived
   link.tick(2 + CLIENT_TIMEOUT_MS); // then the client went silent
   strictEqual(link.client, undefined);
@@ -932,6 +959,356 @@ Deno.test("client link: a split message only partly acknowledged when the slot i
     channel.takeActions().flatMap((a) => a.type === "event" ? [a.event] : []),
     [{ type: "message", name: "bob", text }],
   );
+});
+
+// ---------------------------------------------------------------------------
+// Flow control: a slow or absent client holds the peer back (SPEC §5, §7.3)
+
+/**
+ * A chat partner that sends messages `m0`, `m1`, … one at a time and
+ * retransmits the one in flight every `retry` ms until it is ACKed, as a
+ * SIMP peer does (SPEC §5.2), counting what the daemon ACKed.
+ */
+class TestPeer {
+  next = 0;
+  acked = 0;
+  sentAt: number | undefined;
+  readonly retry: number;
+  readonly count: number;
+
+  constructor(count: number, retry = 500) {
+    this.count = count;
+    this.retry = retry;
+  }
+
+  get done(): boolean {
+    return this.next >= this.count;
+  }
+
+  /** Sends the message in flight when it is due. */
+  step(core: DaemonCore, now: number): void {
+    if (this.done) return;
+    if (this.sentAt !== undefined && now < this.sentAt + this.retry) return;
+    this.sentAt = now;
+    const text = `m${this.next}`;
+    core.receivePeer(chat(this.next % 2 as Seq, "bob", text), PEER, now);
+  }
+
+  /** The datagrams the daemon sent it: an ACK of the one in flight releases it. */
+  receive(datagrams: string[]): void {
+    for (const d of datagrams) {
+      if (d === `ACK ${this.next % 2}` && this.sentAt !== undefined) {
+        this.acked++;
+        this.next++;
+        this.sentAt = undefined;
+      }
+    }
+  }
+}
+
+/**
+ * A client that takes at most `max` new events per call, in order, and
+ * acknowledges what it took; events it does not take come again with the
+ * daemon's retransmissions.
+ */
+class SlowClient {
+  lastEv = 0;
+  readonly events: ControlEvent[] = [];
+
+  take(
+    core: DaemonCore,
+    sent: { message: DaemonMessage }[],
+    now: number,
+    max: number,
+  ): void {
+    const before = this.lastEv;
+    for (const { message } of sent) {
+      if (!("ev" in message) || message.ev !== this.lastEv + 1) continue;
+      if (this.lastEv - before >= max) break;
+      this.lastEv = message.ev;
+      this.events.push(message.event);
+    }
+    if (this.lastEv > before) core.receiveClient(ack(this.lastEv), CLIENT, now);
+  }
+
+  get messages(): string[] {
+    return this.events.flatMap((e) => e.type === "message" ? [e.text] : []);
+  }
+}
+
+/**
+ * Runs `peer` against `core` in 10 ms steps until `until` or `stop()`; the
+ * client takes `rate(now)` events per step (0: paused). Returns the largest
+ * backlog seen.
+ */
+function runFlow(
+  core: DaemonCore,
+  peer: TestPeer,
+  client: SlowClient,
+  options: {
+    from: number;
+    until: number;
+    rate: (now: number) => number;
+    stop?: () => boolean;
+  },
+): { now: number; maxBacklog: number } {
+  let maxBacklog = 0;
+  let now = options.from;
+  for (; now < options.until && !options.stop?.(); now += 10) {
+    if ((core.nextTimeout() ?? Infinity) <= now) core.tick(now);
+    const toClient: { message: DaemonMessage }[] = [];
+    // The peer sends as fast as the ACKs come, up to 50 messages a step.
+    for (let i = 0; i < 50; i++) {
+      const sent = peer.next;
+      peer.step(core, now);
+      const moved = drain(core);
+      peer.receive(moved.peer);
+      toClient.push(...moved.client);
+      if (peer.next === sent) break;
+    }
+    client.take(core, toClient, now, options.rate(now));
+    peer.receive(drain(core).peer);
+    maxBacklog = Math.max(maxBacklog, core.link.backlog);
+  }
+  return { now, maxBacklog };
+}
+
+Deno.test("daemon core: a fast peer with a slow client is held back — no ACK beyond the backlog limit — and every message reaches the client once, in order (flow control)", () => {
+  const core = chatting();
+  const client = new SlowClient();
+  client.take(core, drain(core).client, 10, Infinity); // chat-started
+  const limit = DEFAULT_LINK_OPTIONS.backlogLimit;
+  const peer = new TestPeer(2000);
+  // The client takes nothing for 2 s: the daemon ACKs `limit` messages,
+  // then the peer's next one is neither ACKed nor delivered.
+  let run = runFlow(core, peer, client, {
+    from: 20,
+    until: 2020,
+    rate: () => 0,
+  });
+  strictEqual(peer.acked, limit);
+  strictEqual(core.link.backlog, limit);
+  strictEqual(core.session.acceptingMessages, false);
+  ok(core.session.counters.backpressure >= 3);
+  // A duplicate of the last message ACKed is still ACKed (SPEC §5.3).
+  core.receivePeer(
+    chat((limit - 1) % 2 as Seq, "bob", `m${limit - 1}`),
+    PEER,
+    2020,
+  );
+  deepStrictEqual(drain(core).peer, [`ACK ${(limit - 1) % 2}`]);
+  // Then it takes 20 events every 10 ms, slower than the peer could send.
+  run = runFlow(core, peer, client, {
+    from: 2030,
+    until: 120_000,
+    rate: () => 20,
+    stop: () => peer.done && core.link.backlog === 0,
+  });
+  ok(peer.done, `${peer.next} sent`);
+  ok(run.maxBacklog <= limit, `backlog up to ${run.maxBacklog}`);
+  deepStrictEqual(
+    client.messages,
+    Array.from({ length: 2000 }, (_, i) => `m${i}`),
+  );
+  deepStrictEqual(core.link.client, CLIENT);
+  strictEqual(core.session.acceptingMessages, true);
+});
+
+Deno.test("daemon core: a client paused for 3 s keeps its slot and then gets every message, in order (§7.2)", () => {
+  const core = chatting();
+  const client = new SlowClient();
+  client.take(core, drain(core).client, 10, Infinity);
+  const peer = new TestPeer(2000);
+  const records = captureLogs(() => {
+    runFlow(core, peer, client, {
+      from: 20,
+      until: 3020,
+      rate: () => 0,
+    });
+    deepStrictEqual(core.link.client, CLIENT);
+    runFlow(core, peer, client, {
+      from: 3020,
+      until: 60_000,
+      rate: () => Infinity,
+      stop: () => peer.done && core.link.backlog === 0,
+    });
+  });
+  ok(peer.done);
+  deepStrictEqual(
+    client.messages,
+    Array.from({ length: 2000 }, (_, i) => `m${i}`),
+  );
+  deepStrictEqual(core.link.client, CLIENT);
+  deepStrictEqual(
+    records.filter((r) => r.level === "WARN" || r.message.includes("slot")),
+    [],
+  );
+});
+
+Deno.test("daemon core: with no client connected, the events kept hold the peer back at the backlog limit, and the next client gets every message (§4.9, §7.3)", () => {
+  const core = new DaemonCore({
+    ip: OWN_IP,
+    port: 7777,
+    session: { autoAccept: true },
+    link: { backlogLimit: 10 },
+  });
+  core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  core.receivePeer(control(Op.ACK, 0, "bob"), PEER, 10);
+  drain(core);
+  const peer = new TestPeer(30);
+  const client = new SlowClient();
+  runFlow(core, peer, client, { from: 20, until: 3000, rate: () => 0 });
+  strictEqual(peer.acked, 10);
+  strictEqual(core.link.kept, 10);
+  core.receiveClient(
+    request(1, { cmd: "connect", name: "alice" }),
+    CLIENT,
+    3000,
+  );
+  runFlow(core, peer, client, {
+    from: 3000,
+    until: 20_000,
+    rate: () => Infinity,
+    stop: () => peer.done && core.link.backlog === 0,
+  });
+  deepStrictEqual(
+    client.messages,
+    Array.from({ length: 30 }, (_, i) => `m${i}`),
+  );
+});
+
+Deno.test("client link: a client that acknowledges nothing keeps its slot while it is heard; events beyond maxEvents are dropped, whole, with a warning (§7.2, §7.3)", () => {
+  const link = new ClientLink(() => ({}), { ownIp: OWN_IP, maxEvents: 10 });
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  const records = captureLogs(() => {
+    for (let i = 0; i < 12; i++) {
+      link.emit({
+        type: "peer-error",
+        ip: PEER.hostname,
+        port: 7777,
+        text: `e${i}`,
+      }, i);
+    }
+    // A split event that would not fit goes whole: no part of it is queued.
+    link.emit({
+      type: "message",
+      name: "bob",
+      text: "\x01".repeat(MAX_PAYLOAD),
+    }, 20);
+    link.receive(request(2, { cmd: "ping" }), CLIENT, 4000);
+    link.tick(8000);
+  });
+  deepStrictEqual(link.client, CLIENT);
+  strictEqual(link.unacknowledged, 10);
+  deepStrictEqual(
+    records.filter((r) => r.level === "WARN").map((r) => r.properties),
+    [{ max: 10, type: "peer-error", client: "127.0.0.1:40001" }],
+  );
+  // Once the client catches up there is room again.
+  link.receive(ack(10), CLIENT, 8001);
+  strictEqual(link.backlog, 0);
+  linkSent(link);
+  link.emit({ type: "message", name: "bob", text: "hi" }, 8002);
+  deepStrictEqual(events(linkSent(link)).map((e) => [e.ev, e.event]), [
+    [11, { type: "message", name: "bob", text: "hi" }],
+  ]);
+});
+
+Deno.test("client link: at most windowBytes of event datagrams are unacknowledged on the wire, and always at least one event", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  // Control characters take 6 bytes each in JSON: 7 parts per message.
+  const text = "\x01".repeat(MAX_PAYLOAD);
+  for (let i = 0; i < 3; i++) {
+    link.emit({ type: "message", name: "bob", text }, 0);
+  }
+  strictEqual(link.unacknowledged, 21);
+  const bytesOf = (sent: LinkTransmit[]) =>
+    sent.reduce((sum, t) => sum + t.bytes.length, 0);
+  let sent = link.takeTransmits();
+  deepStrictEqual(events(sent).map((e) => e.ev), [1, 2]);
+  ok(bytesOf(sent) <= DEFAULT_LINK_OPTIONS.windowBytes, `${bytesOf(sent)}`);
+  // Retransmission sends the same window again, nothing beyond it.
+  link.tick(EVENT_RETRY_MS);
+  deepStrictEqual(events(link.takeTransmits()).map((e) => e.ev), [1, 2]);
+  link.receive(ack(1), CLIENT, 350);
+  sent = link.takeTransmits();
+  deepStrictEqual(events(sent).map((e) => e.ev), [3]);
+  // A window smaller than one event still lets one through at a time.
+  const small = new ClientLink(() => ({}), { ownIp: OWN_IP, windowBytes: 10 });
+  small.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  small.emit({ type: "message", name: "bob", text: "one" }, 0);
+  small.emit({ type: "message", name: "bob", text: "two" }, 0);
+  deepStrictEqual(events(linkSent(small)).map((e) => e.ev), [1]);
+  small.receive(ack(1), CLIENT, 5);
+  deepStrictEqual(events(linkSent(small)).map((e) => e.ev), [2]);
+});
+
+Deno.test("client link: a malformed acknowledgement gets an error naming `ack` (§9)", () => {
+  const { link } = countingLink();
+  link.receive(request(1, { cmd: "connect", name: "alice" }), CLIENT, 0);
+  linkSent(link);
+  for (const value of ["-1", "1.5", '"3"', "null"]) {
+    link.receive(
+      new TextEncoder().encode(`{"v":1,"ack":${value}}`),
+      CLIENT,
+      1,
+    );
+  }
+  deepStrictEqual(
+    replies(linkSent(link)),
+    Array(4).fill({
+      v: 1,
+      re: null,
+      ok: false,
+      error: "Malformed acknowledgement: `ack` must be a non-negative integer",
+    }),
+  );
+});
+
+Deno.test("daemon core: an invitation whose SYN cannot be sent is given up at once with no-answer; other send failures are only logged (§4.6, §5.5)", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  const syn = core.takeActions().find((a) => a.type === "peer");
+  ok(syn?.type === "peer");
+  const error = new TypeError("Invalid argument (os error 22)");
+  const records = captureLogs(() => {
+    core.peerSendFailed({ to: syn.to, datagram: syn.datagram, error }, 5);
+  });
+  strictEqual(core.session.phase, "idle");
+  const { peer, client } = drain(core);
+  deepStrictEqual(peer, ["FIN 0"]); // the invitation is withdrawn
+  deepStrictEqual(events(client).map((e) => e.event), [
+    { type: "no-answer", ip: "127.0.77.2", port: 7777 },
+  ]);
+  ok(
+    records.some((r) =>
+      r.level === "WARN" && r.message.includes("given up") &&
+      r.properties.error === error.message
+    ),
+    JSON.stringify(records),
+  );
+  // A late failure (that FIN, a datagram of a chat) changes nothing but a
+  // log line, at most one a minute.
+  const chatCore = chatting();
+  drain(chatCore);
+  const later = captureLogs(() => {
+    for (let i = 0; i < 5; i++) {
+      chatCore.peerSendFailed({
+        to: PEER,
+        datagram: decodeDatagram(chat(0, "alice", "hi")),
+        error,
+      }, 100 + i);
+    }
+  });
+  strictEqual(chatCore.session.phase, "established");
+  deepStrictEqual(drain(chatCore), { peer: [], client: [] });
+  strictEqual(later.filter((r) => r.level === "WARN").length, 1);
 });
 
 // ---------------------------------------------------------------------------
