@@ -13,8 +13,15 @@
  *   per line ({@linkcode renderJson}; the shapes are {@linkcode Output}). A
  *   line is read only when the flow asks for one (a prompt, or any time in a
  *   chat); while waiting for an invitation or an answer, the lines already
- *   written stay unread — except a `q` line, or the end of input, which
- *   quit at any point.
+ *   written stay unread — except a `q` line, which quits at any point. The
+ *   end of input quits once the lines before it are read — while waiting
+ *   for invitations at once, even behind unread lines — and in a chat only
+ *   when every message sent has an outcome: exit code 1 (after a line such
+ *   as `3 of 200 messages not delivered`) when any was not sent or not
+ *   delivered. No message line is dropped because the daemon's send queue
+ *   is full: it waits and is sent again (a `q` line after it quits once it
+ *   is handed over). An invalid answer to a question is fatal (exit code
+ *   1): a script that got out of step stops.
  * - **Interactive** (stdin is a terminal): raw mode and a small line editor;
  *   messages and news appear above the input line while the user types.
  *   Colours unless `NO_COLOR` is set.
@@ -300,6 +307,8 @@ class ClientApp {
   #ui: Ui;
   /** Scripted mode: lines wait here until the flow asks for input. */
   #queue: InputItem[] = [];
+  /** Scripted mode: the end of input is in {@linkcode #queue}. */
+  #inputEnded = false;
   #exit = Promise.withResolvers<number>();
   #finished = false;
   #interrupts = 0;
@@ -339,6 +348,7 @@ class ClientApp {
   /** Scripted mode: a line (or the end of input) arrived; it waits its turn. */
   enqueue(item: InputItem): void {
     this.#queue.push(item);
+    if (item === null) this.#inputEnded = true;
     this.#pump();
   }
 
@@ -412,9 +422,18 @@ class ClientApp {
     this.#ui.setAsk(this.#flow.ask);
   }
 
-  /** Scripted mode: the next queued line, if the flow is ready for it. */
+  /**
+   * Scripted mode: the next queued line, if the flow is ready for it. A `q`
+   * line, or the end of input, quits even when the flow asks nothing; while
+   * it waits for an invitation (which may never come), the end of input
+   * quits even behind lines not read yet.
+   */
   #nextInput(): InputItem | undefined {
     if (this.#queue.length === 0) return undefined;
+    if (this.#inputEnded && this.#flow.waitingForInvitation) {
+      this.#queue = [];
+      return null;
+    }
     const head = this.#queue[0];
     const quits = head === null || head.trim() === "q";
     if (this.#flow.ask === undefined && !quits) return undefined;
@@ -691,8 +710,12 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
   switch (output.type) {
     case "retransmitted":
       return [paint("33", `  ↻ ${text}`)];
+    case "held":
+    case "in-flight":
+      return [paint("33", `* ${text}`)];
     case "undelivered":
     case "not-sent":
+    case "summary":
     case "error":
     case "busy":
     case "peer-lost":
@@ -716,7 +739,9 @@ function wantsColour(): boolean {
  * Runs the client with `options` until the user quits (SPEC §8), and
  * resolves to the process exit code: 0 after a normal quit, 1 when the
  * daemon is not reachable, refuses the connection, drops it or stops; 130
- * when a second SIGINT/SIGTERM cuts a quit short.
+ * when a second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1
+ * after an invalid answer to a question, and at the end of input when a
+ * message was not sent or not delivered.
  *
  * @example
  * ```ts ignore
@@ -746,6 +771,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     ip: options.ip,
     port: options.port,
     ...(options.name !== undefined ? { name: options.name } : {}),
+    strict: !interactive,
   });
   const app = new ClientApp(flow, link, ui);
   const onSignal = () => app.interrupt();

@@ -11,6 +11,16 @@
  * for invitations (§8.3). In a chat every line is a message; `/leave` leaves
  * the chat and `q` quits at any point, closing a chat on the way (§8.4).
  *
+ * No message line is dropped: messages go to the daemon one `send` at a
+ * time, in the order typed; when the daemon's send queue is full (error
+ * code `queue-full`) the message and those typed after it are held and sent
+ * again after the next delivery news. `q` quits at once (saying how many
+ * messages are still in flight); the end of input instead waits until every
+ * message sent has an outcome, then quits with exit code 1 if any was not
+ * sent or not delivered. With {@linkcode FlowOptions.strict} (scripted
+ * mode) an invalid answer to a question is fatal, and a `q` behind held
+ * messages waits until they are handed to the daemon.
+ *
  * Everything shown is an {@linkcode Output}: one object per line, printed as
  * text by {@linkcode renderText} or as JSON by {@linkcode renderJson}.
  *
@@ -81,6 +91,9 @@ export interface PeerUser extends PeerAddress {
  * - `message` — from `name`; `sent` — our message went to the daemon as
  *   `id`; `not-sent` — it did not (or the daemon stopped answering before
  *   it said so), `reason` says why (nothing is dropped silently);
+ * - `held` — the daemon's send queue is full: the next messages wait in the
+ *   client and are sent as earlier ones are delivered (shown once per
+ *   backlog);
  * - `delivered` (§5.3), `retransmitted` (`attempt` as in the daemon's
  *   event: 1 is the first retransmission, §5.2), `undelivered` (§5.5) —
  *   news of message `id`;
@@ -93,6 +106,10 @@ export interface PeerUser extends PeerAddress {
  * - `daemon-stopping` — the daemon shuts down, the client exits (code 1);
  * - `error` — a request failed or an answer was not understood; `fatal`
  *   when the client stops because of it (code 1);
+ * - `in-flight` — quitting with `count` messages sent but not yet
+ *   delivered: the daemon goes on trying (SPEC §6.1);
+ * - `summary` — at the end of input: `failed` of the `total` messages typed
+ *   were not sent or not delivered (shown only when some were; exit code 1);
  * - `bye` — the last line.
  */
 export type Output =
@@ -111,6 +128,7 @@ export type Output =
   | { type: "message"; name: string; text: string }
   | { type: "sent"; id: number; text: string }
   | { type: "not-sent"; text: string; reason: string }
+  | { type: "held" }
   | { type: "delivered"; id: number }
   | {
     type: "retransmitted";
@@ -126,6 +144,8 @@ export type Output =
   | ({ type: "peer-error"; text: string } & PeerAddress)
   | { type: "daemon-stopping" }
   | { type: "error"; message: string; fatal?: true }
+  | { type: "in-flight"; count: number }
+  | { type: "summary"; failed: number; total: number }
   | { type: "bye" };
 
 /** What the flow wants done. */
@@ -154,6 +174,15 @@ export interface FlowOptions {
   port: number;
   /** The user name; asked for when absent. */
   name?: string;
+  /**
+   * Scripted mode: an invalid answer to a question (name, menu, IP,
+   * invitation) is fatal — shown as a fatal error, then the client quits
+   * with exit code 1 — instead of being asked again: a script that got out
+   * of step must fail loudly, not wander through the menu. And a `q` typed
+   * behind messages not yet handed to the daemon (held for a full queue)
+   * quits once they are: a script's `q` comes after its messages.
+   */
+  strict?: boolean;
 }
 
 type State =
@@ -180,6 +209,18 @@ export const PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
   chat: "type a message, /leave = leave the chat, q = quit",
 });
 
+/** What each question is called in the fatal error of strict mode. */
+const QUESTIONS: Readonly<Record<Ask, string>> = Object.freeze({
+  name: "name question",
+  menu: "menu",
+  ip: "IP address question",
+  answer: "invitation",
+  chat: "chat",
+});
+
+/** How many outcomes of messages not known yet are kept (see `#settle`). */
+const MAX_EARLY_OUTCOMES = 64;
+
 const ACCEPT = new Set(["y", "yes", "a", "accept"]);
 const DECLINE = new Set(["n", "no", "d", "decline"]);
 
@@ -202,13 +243,38 @@ export class ClientFlow {
   #options: FlowOptions;
   #state: State = { kind: "probing" };
   #actions: FlowAction[] = [];
-  /** Texts of `send` requests not answered yet, oldest first. */
-  #sending: string[] = [];
+  /** Chat messages typed but not yet handed to the daemon, oldest first. */
+  #outbox: string[] = [];
+  /** The text of the one `send` request not answered yet, if any. */
+  #sending: string | undefined;
+  /** The chat ended while {@linkcode #sending} was unanswered. */
+  #sendingOrphaned = false;
+  /** The daemon's send queue was full: the outbox waits for delivery news. */
+  #held = false;
+  /** The `held` notice was shown for the current backlog. */
+  #heldShown = false;
+  /** `/leave` was typed: the `leave` request follows the outbox. */
+  #leaveAfterSends = false;
+  /** Strict mode: `q` was typed behind messages not handed over yet. */
+  #quitAfterSends = false;
   /** Delivery news for messages whose `send` reply has not come yet. */
   #early: Output[] = [];
   #highestId = 0;
+  /** Ids of our messages sent and without an outcome yet. */
+  #unsettled = new Set<number>();
+  /** Outcomes (true = delivered) that came before the `send` reply naming their id. */
+  #earlyOutcomes = new Map<number, boolean>();
+  /** Chat messages the user typed (for the summary). */
+  #messages = 0;
+  /** Of those, how many were not sent or not delivered. */
+  #failed = 0;
+  /** The exit code once the daemon has answered `quit`. */
+  #exitCode = 0;
   #name: string | undefined;
-  /** The input ended while the daemon had not answered yet. */
+  /**
+   * The input ended: the flow quits as soon as the daemon has answered the
+   * probe and the connect, and every message sent has an outcome.
+   */
   #eof = false;
   /** `undelivered` events still to come after `peer-left`, `peer-lost` or `chat-closed`. */
   #undeliveredToCome = 0;
@@ -220,6 +286,7 @@ export class ClientFlow {
 
   /** What the flow is waiting for the user to type, if anything. */
   get ask(): Ask | undefined {
+    if (this.#quitAfterSends) return undefined;
     switch (this.#state.kind) {
       case "name":
       case "menu":
@@ -277,9 +344,15 @@ export class ClientFlow {
     const trimmed = line.trim();
     if (state.kind === "done" || state.kind === "quitting") return true;
     if (trimmed === "q" || (state.kind === "chat" && trimmed === "/quit")) {
-      this.#quit();
+      if (this.#options.strict && this.#backlog) {
+        // A script's q comes after its messages: they are handed over first.
+        this.#quitAfterSends = true;
+      } else {
+        this.#quit();
+      }
       return true;
     }
+    if (this.#quitAfterSends) return true;
     switch (state.kind) {
       case "name":
         return this.#onName(trimmed);
@@ -322,7 +395,10 @@ export class ClientFlow {
 
   /**
    * The user asked to quit (`q`, Ctrl+C, a signal): at once, at any point
-   * (SPEC §8.4); a chat is closed on the way by the daemon.
+   * (SPEC §8.4); a chat is closed on the way by the daemon. Messages not yet
+   * handed to the daemon are shown as not sent; those sent but not yet
+   * delivered are counted in one `in-flight` line (the daemon goes on
+   * trying). Exit code 0.
    */
   quit(): void {
     if (this.#state.kind === "done" || this.#state.kind === "quitting") return;
@@ -330,25 +406,42 @@ export class ClientFlow {
   }
 
   /**
-   * The user's input ended (EOF): like `q` (SPEC §8.4) — but not
-   * before the daemon has answered the probe and the connect, so that a
-   * script whose input is empty still learns whether the daemon runs.
+   * The user's input ended (EOF): quit like `q` (SPEC §8.4), but only once
+   * the daemon has answered the probe and the connect (so that a script
+   * whose input is empty still learns whether the daemon runs) and every
+   * message sent has an outcome — delivered, or reported undelivered when
+   * the chat ends — so that failures reach this client, not the next one.
+   * Then, if any message was not sent or not delivered, a `summary` line
+   * and exit code 1; else exit code 0.
    */
   onEof(): void {
     switch (this.#state.kind) {
       case "done":
       case "quitting":
         return;
-      case "probing":
-      case "connecting":
-        this.#eof = true;
-        return;
     }
-    this.#quit();
+    if (this.#quitAfterSends) return; // the `q` before it decides
+    this.#eof = true;
+    this.#quitIfSettled();
+  }
+
+  /**
+   * Whether the flow waits for something that may never come — an
+   * invitation, after menu choice 2 — and reads no line meanwhile. The
+   * scripted shell quits at the end of input then, even behind lines not
+   * read yet (they could only be read once an invitation arrived).
+   */
+  get waitingForInvitation(): boolean {
+    return this.#state.kind === "waiting";
   }
 
   /** The daemon answered `command` with `reply`. */
   onReply(command: Command, reply: Reply): void {
+    this.#onReply(command, reply);
+    this.#quitIfSettled();
+  }
+
+  #onReply(command: Command, reply: Reply): void {
     const state = this.#state;
     switch (command.cmd) {
       case "ping":
@@ -368,13 +461,12 @@ export class ClientFlow {
           name: state.name,
         });
         this.#resume(reply.state);
-        if (this.#eof) this.#quit();
         return;
       case "send":
         this.#onSendReply(reply);
         return;
       case "quit":
-        this.#finish(0);
+        this.#finish(this.#exitCode);
         return;
       case "wait":
         if (state.kind !== "waiting") return;
@@ -410,6 +502,11 @@ export class ClientFlow {
    * to it).
    */
   onEvent(event: ControlEvent): void {
+    this.#onEvent(event);
+    this.#quitIfSettled();
+  }
+
+  #onEvent(event: ControlEvent): void {
     if (this.#undeliveredToCome > 0 && event.type !== "undelivered") {
       // The daemon sent fewer than it announced: the chat is over all the same.
       this.#undeliveredToCome = 0;
@@ -477,6 +574,12 @@ export class ClientFlow {
         return;
       case "delivered":
         this.#deliveryNews({ type: "delivered", id: event.id });
+        this.#settle(event.id, true);
+        if (this.#held) {
+          // A place in the daemon's queue is free: try the held message again.
+          this.#held = false;
+          this.#sendNext();
+        }
         return;
       case "retransmitted":
         this.#deliveryNews({
@@ -489,6 +592,7 @@ export class ClientFlow {
       case "peer-lost":
       case "chat-closed":
         this.#flushEarly();
+        if (this.#sending !== undefined) this.#sendingOrphaned = true;
         this.#output({
           type: event.type,
           ip: event.ip,
@@ -501,6 +605,7 @@ export class ClientFlow {
         return;
       case "undelivered":
         this.#output({ type: "undelivered", id: event.id, text: event.text });
+        this.#settle(event.id, false);
         if (this.#undeliveredToCome > 0 && --this.#undeliveredToCome === 0) {
           this.#chatOver();
         }
@@ -562,11 +667,7 @@ export class ClientFlow {
     const problem = name === ""
       ? "User name must not be empty: type a name such as alice"
       : checkUserName(name);
-    if (problem !== undefined) {
-      this.#output({ type: "error", message: problem });
-      this.#prompt("name");
-      return false;
-    }
+    if (problem !== undefined) return this.#wrongAnswer("name", name, problem);
     this.#connect(name);
     return true;
   }
@@ -623,13 +724,11 @@ export class ClientFlow {
         this.#request({ cmd: "wait" });
         return true;
       default:
-        this.#output({
-          type: "error",
-          message:
-            "Type 1 to start a new chat, 2 to wait for invitations or q to quit",
-        });
-        this.#prompt("menu");
-        return false;
+        return this.#wrongAnswer(
+          "menu",
+          choice,
+          "Type 1 to start a new chat, 2 to wait for invitations or q to quit",
+        );
     }
   }
 
@@ -640,9 +739,7 @@ export class ClientFlow {
     }
     const target = parseTarget(text);
     if (typeof target === "string") {
-      this.#output({ type: "error", message: target });
-      this.#prompt("ip");
-      return false;
+      return this.#wrongAnswer("ip", text, target);
     }
     this.#state = { kind: "inviting", ...target };
     this.#output({ type: "inviting", ...target });
@@ -667,12 +764,35 @@ export class ClientFlow {
       this.#toMenu();
       return true;
     }
+    return this.#wrongAnswer(
+      "answer",
+      answer,
+      "Type y to accept the invitation, n to decline it or q to quit",
+    );
+  }
+
+  /**
+   * `text` is no answer to the question `ask` (`problem` says why and what
+   * to type): the question is asked again — or, in strict (scripted) mode,
+   * the error is fatal and the client quits with exit code 1.
+   */
+  #wrongAnswer(ask: Ask, text: string, problem: string): boolean {
+    if (!this.#options.strict) {
+      this.#output({ type: "error", message: problem });
+      this.#prompt(ask);
+      return false;
+    }
     this.#output({
       type: "error",
-      message: "Type y to accept the invitation, n to decline it or q to quit",
+      message: `Invalid answer ${quote(text)} to the ${
+        QUESTIONS[ask]
+      } in scripted input: ${
+        problem.charAt(0).toLowerCase() + problem.slice(1)
+      }`,
+      fatal: true,
     });
-    this.#prompt("answer");
-    return false;
+    this.#quit(1);
+    return true;
   }
 
   #onChatLine(line: string): boolean {
@@ -680,51 +800,92 @@ export class ClientFlow {
     if (text.trim() === "/leave") {
       this.#state = { kind: "leaving" };
       this.#output({ type: "leaving" });
-      this.#request({ cmd: "leave" });
+      // The messages typed before go first, then the chat is closed (§6.1).
+      this.#leaveAfterSends = true;
+      this.#sendNext();
       return true;
     }
     if (text === "") return true;
+    this.#messages++;
     const problem = sendProblem(text);
     if (problem !== undefined) {
-      this.#output({ type: "not-sent", text, reason: problem });
+      this.#notSent(text, problem);
       return false;
     }
-    this.#sending.push(text);
-    this.#request({ cmd: "send", text });
+    this.#outbox.push(text);
+    this.#sendNext();
     return true;
   }
 
+  /**
+   * Hands the next message of the outbox to the daemon — one `send` at a
+   * time, so that a message refused for a full queue is never overtaken by
+   * the next — unless one is unanswered or the queue is full; once the
+   * outbox is empty, sends the `leave` that waits for it.
+   */
+  #sendNext(): void {
+    if (this.#sending !== undefined || this.#held) return;
+    const text = this.#outbox.shift();
+    if (text !== undefined) {
+      this.#sending = text;
+      this.#sendingOrphaned = false;
+      this.#request({ cmd: "send", text });
+      return;
+    }
+    this.#heldShown = false;
+    if (this.#leaveAfterSends) {
+      this.#leaveAfterSends = false;
+      if (this.#state.kind === "leaving") this.#request({ cmd: "leave" });
+    }
+    if (this.#quitAfterSends) {
+      this.#quitAfterSends = false;
+      this.#quit();
+    }
+  }
+
+  /** Whether messages typed wait to be handed to the daemon, or for its answer. */
+  get #backlog(): boolean {
+    return this.#sending !== undefined || this.#outbox.length > 0;
+  }
+
   #onSendReply(reply: Reply): void {
-    const text = this.#sending.shift() ?? "";
+    const text = this.#sending ?? "";
+    const orphaned = this.#sendingOrphaned;
+    this.#sending = undefined;
+    this.#sendingOrphaned = false;
+    const kind = this.#state.kind;
     if (reply.ok && reply.msgId !== undefined) {
       this.#highestId = Math.max(this.#highestId, reply.msgId);
       this.#output({ type: "sent", id: reply.msgId, text });
+      this.#track(reply.msgId, orphaned);
+    } else if (
+      !reply.ok && reply.code === "queue-full" && !orphaned &&
+      (kind === "chat" || kind === "leaving")
+    ) {
+      // Nothing is lost: the message waits for the next delivery news.
+      this.#outbox.unshift(text);
+      this.#held = true;
+      if (!this.#heldShown) {
+        this.#heldShown = true;
+        this.#output({ type: "held" });
+      }
     } else {
-      this.#output({
-        type: "not-sent",
+      this.#notSent(
         text,
-        reason: reply.ok ? "The daemon gave the message no id" : reply.error,
-      });
+        reply.ok ? "The daemon gave the message no id" : reply.error,
+      );
     }
-    if (this.#sending.length === 0) this.#flushEarly();
-    else this.#releaseEarly();
+    this.#flushEarly();
+    this.#sendNext();
   }
 
   /** Delivery news about a message not yet acknowledged as sent waits for it. */
   #deliveryNews(news: Output & { id: number }): void {
-    if (this.#sending.length > 0 && news.id > this.#highestId) {
+    if (this.#sending !== undefined && news.id > this.#highestId) {
       this.#early.push(news);
       return;
     }
     this.#output(news);
-  }
-
-  #releaseEarly(): void {
-    const ready = this.#early.filter((o) =>
-      "id" in o && o.id <= this.#highestId
-    );
-    this.#early = this.#early.filter((o) => !ready.includes(o));
-    for (const news of ready) this.#output(news);
   }
 
   #flushEarly(): void {
@@ -733,9 +894,61 @@ export class ClientFlow {
     for (const news of early) this.#output(news);
   }
 
+  /**
+   * Our message `id` was sent: it is unsettled until its outcome comes —
+   * unless the outcome came first, or the chat ended before the `send`
+   * reply (`orphaned`) and no outcome came: then it was not delivered.
+   */
+  #track(id: number, orphaned: boolean): void {
+    const outcome = this.#earlyOutcomes.get(id);
+    this.#earlyOutcomes.delete(id);
+    if (outcome === undefined && !orphaned) {
+      this.#unsettled.add(id);
+    } else if (outcome !== true) {
+      this.#failed++;
+    }
+  }
+
+  /** Message `id` was `delivered`, or reported undelivered. */
+  #settle(id: number, delivered: boolean): void {
+    if (this.#unsettled.delete(id)) {
+      if (!delivered) this.#failed++;
+    } else if (this.#sending !== undefined && id > this.#highestId) {
+      // Perhaps the message whose `send` reply is still to come.
+      this.#earlyOutcomes.set(id, delivered);
+      for (const old of this.#earlyOutcomes.keys()) {
+        if (this.#earlyOutcomes.size <= MAX_EARLY_OUTCOMES) break;
+        this.#earlyOutcomes.delete(old);
+      }
+    }
+  }
+
+  /** A message typed by the user was not sent: shown, and counted. */
+  #notSent(text: string, reason: string): void {
+    this.#failed++;
+    this.#output({ type: "not-sent", text, reason });
+  }
+
+  /** Shows each message not handed to the daemon yet as not sent, for `reason`. */
+  #dropOutbox(reason: string): void {
+    const texts = this.#outbox;
+    this.#outbox = [];
+    this.#held = false;
+    this.#heldShown = false;
+    this.#leaveAfterSends = false;
+    for (const text of texts) this.#notSent(text, reason);
+  }
+
   #chatOver(): void {
+    // Every message of the chat has its news now: one without is lost.
+    for (const _ of this.#unsettled) this.#failed++;
+    this.#unsettled.clear();
+    this.#dropOutbox(
+      "The chat ended before it could be handed to the daemon",
+    );
     const kind = this.#state.kind;
     if (kind === "chat" || kind === "leaving") this.#toMenu();
+    this.#sendNext(); // a `q` that waited for the outbox
   }
 
   #toAnswer(peer: PeerUser): void {
@@ -749,14 +962,57 @@ export class ClientFlow {
     this.#prompt("menu");
   }
 
-  #quit(): void {
+  /**
+   * Quits: tells the daemon (which closes a chat, §8.4) and exits with
+   * `code` once it has answered. Messages not handed to the daemon yet are
+   * shown as not sent; those sent and not yet delivered are counted in one
+   * `in-flight` line.
+   */
+  #quit(code = 0): void {
+    this.#quitAfterSends = false;
+    this.#dropOutbox("You quit before it was handed to the daemon");
+    const inFlight = this.#unsettled.size +
+      (this.#sending === undefined ? 0 : 1);
+    if (inFlight > 0) this.#output({ type: "in-flight", count: inFlight });
+    this.#exitCode = code;
     // While connecting, the daemon may already hold our slot: free it too.
     if (this.connected || this.#state.kind === "connecting") {
       this.#state = { kind: "quitting" };
       this.#request({ cmd: "quit" });
     } else {
-      this.#finish(0);
+      this.#finish(code);
     }
+  }
+
+  /**
+   * After the end of input: quits once the daemon has answered the probe
+   * and the connect and every message sent has an outcome, with exit code
+   * 1 (and a `summary` line) when any was not sent or not delivered.
+   */
+  #quitIfSettled(): void {
+    if (!this.#eof) return;
+    switch (this.#state.kind) {
+      case "probing":
+      case "connecting":
+      case "quitting":
+      case "done":
+        return;
+    }
+    if (
+      this.#sending !== undefined || this.#outbox.length > 0 ||
+      this.#unsettled.size > 0 || this.#undeliveredToCome > 0 ||
+      this.#leaveAfterSends
+    ) {
+      return;
+    }
+    if (this.#failed > 0) {
+      this.#output({
+        type: "summary",
+        failed: this.#failed,
+        total: this.#messages,
+      });
+    }
+    this.#quit(this.#failed > 0 ? 1 : 0);
   }
 
   #fatal(message: string): void {
@@ -768,14 +1024,15 @@ export class ClientFlow {
   }
 
   /**
-   * The client stops before the daemon answered some `send` requests: each
-   * of their texts is shown as not sent, so that none vanishes from the
-   * screen.
+   * The client stops before the daemon answered a `send` request or before
+   * the outbox was handed over: each of these texts is shown as not sent,
+   * so that none vanishes from the screen.
    */
   #abandonSends(reason: string): void {
-    const texts = this.#sending;
-    this.#sending = [];
-    for (const text of texts) this.#output({ type: "not-sent", text, reason });
+    const text = this.#sending;
+    this.#sending = undefined;
+    if (text !== undefined) this.#notSent(text, reason);
+    this.#dropOutbox("The client stopped before handing it to the daemon");
   }
 
   #finish(code: number): void {
@@ -884,6 +1141,14 @@ export function displayAddress(ip: string, port: number): string {
   return port === SIMP_PORT ? ip : `${ip}:${port}`;
 }
 
+/** `text` as JSON for an error message, cut to 40 characters with an ellipsis. */
+function quote(text: string): string {
+  const characters = Array.from(JSON.stringify(text));
+  return characters.length <= 40
+    ? characters.join("")
+    : characters.slice(0, 39).join("") + "…";
+}
+
 /** `name at ip` (or just the address when the name is unknown). */
 export function formatPeer(name: string, ip: string, port: number): string {
   const address = displayAddress(ip, port);
@@ -961,6 +1226,8 @@ function textLine(output: Output): string {
       return `sent #${output.id}: ${output.text}`;
     case "not-sent":
       return `not sent: ${output.reason}: ${output.text}`;
+    case "held":
+      return "send queue full: the next messages wait until earlier ones are delivered";
     case "delivered":
       return `delivered #${output.id}`;
     case "retransmitted":
@@ -987,6 +1254,14 @@ function textLine(output: Output): string {
       return "daemon is stopping";
     case "error":
       return `error: ${output.message}`;
+    case "in-flight":
+      return `${output.count} ${
+        output.count === 1 ? "message" : "messages"
+      } not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver`;
+    case "summary":
+      return `${output.failed} of ${output.total} ${
+        output.total === 1 ? "message" : "messages"
+      } not delivered`;
     case "bye":
       return "bye";
   }

@@ -317,6 +317,7 @@ export class ControlChannel {
   }
 
   #onEvent(ev: number, event: ControlEvent): void {
+    const first = this.#actions.length;
     if (ev === this.#delivered + 1) {
       this.#deliver(ev, event);
       for (;;) {
@@ -331,9 +332,12 @@ export class ControlChannel {
     ) {
       this.#early.set(ev, event);
     }
-    // Acknowledge every time, duplicates too: our last ACK may have been lost.
+    // Acknowledge every time, duplicates too: our last ACK may have been
+    // lost. The acknowledgement goes before the events it covers, so that it
+    // leaves before any request the client makes in answer to them (a
+    // `quit` that overtook it would leave the events to the next client).
     const ack: EventAck = { v: CONTROL_VERSION, ack: this.#delivered };
-    this.#actions.push({
+    this.#actions.splice(first, 0, {
       type: "transmit",
       bytes: encodeControl(ack),
       message: ack,

@@ -1,8 +1,9 @@
 /**
  * Tests of the client (SPEC §8, §9): the flow and its rendering, the control
- * channel and the line editor in virtual time; the daemon link against a fake
- * daemon on real UDP sockets; and `mod.ts client` as a subprocess in
- * scripted mode. Every real test uses its own address 127.0.77.2xx (never
+ * channel and the line editor in virtual time, and the flow, channel and
+ * daemon core joined in virtual time; the daemon link against a fake daemon
+ * on real UDP sockets; and `mod.ts client` as a subprocess in scripted mode.
+ * Every real test uses its own address 127.0.77.2xx or 127.0.87.x (never
  * 127.0.0.1 or 127.0.0.2).
  */
 
@@ -29,6 +30,7 @@ import {
 } from "../lib/client_flow.ts";
 import {
   type ClientMessage,
+  type Command,
   type ControlEvent,
   type DaemonState,
   encodeControl,
@@ -42,7 +44,15 @@ import {
   splitEvent,
 } from "../lib/control.ts";
 import { type ChannelAction, ControlChannel } from "../lib/control_channel.ts";
-import { BUSY_TEXT, MAX_PAYLOAD } from "../lib/datagram.ts";
+import {
+  BUSY_TEXT,
+  type Datagram,
+  MAX_PAYLOAD,
+  Op,
+  Type,
+} from "../lib/datagram.ts";
+import { DaemonCore } from "../lib/daemon_core.ts";
+import { control } from "./support/datagrams.ts";
 import { LineEditor, visibleLength } from "../lib/line_editor.ts";
 import {
   DaemonLink,
@@ -379,7 +389,11 @@ Deno.test("flow: news of a message that arrives before its send reply waits for 
   flow.onEvent({ type: "delivered", id: 4 });
   deepStrictEqual(show(flow.takeActions()), []);
   flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 4 }));
-  deepStrictEqual(show(flow.takeActions()), ["sent #4: one", "delivered #4"]);
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #4: one",
+    "delivered #4",
+    '→ {"cmd":"send","text":"two"}',
+  ]);
   flow.onEvent({ type: "delivered", id: 5 });
   flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 5 }));
   deepStrictEqual(show(flow.takeActions()), ["sent #5: two", "delivered #5"]);
@@ -500,7 +514,8 @@ Deno.test("flow: messages whose send had no reply are shown as not sent when the
   flow.onUnreachable();
   deepStrictEqual(show(flow.takeActions()), [
     "not sent: No answer from the daemon: it may or may not have sent it: one",
-    "not sent: No answer from the daemon: it may or may not have sent it: two",
+    // One send at a time: "two" was still waiting in the client.
+    "not sent: The client stopped before handing it to the daemon: two",
     "error: Daemon not reachable at 127.0.0.1:7778 — is `simp daemon 127.0.0.1` running?",
     "bye",
     "exit 1",
@@ -634,6 +649,388 @@ Deno.test("flow: an unreachable daemon is named with the command to start it (§
   );
 });
 
+// ---------------------------------------------------------------------------
+// The flow: nothing dropped for a full queue, outcomes before the end of
+// input, strict answers in scripted mode
+
+const QUEUE_FULL =
+  "Send queue is full (64 messages waiting): wait until some are delivered";
+const HELD =
+  "send queue full: the next messages wait until earlier ones are delivered";
+
+/** The daemon's refusal of a `send` for a full queue (code `queue-full`). */
+function queueFull(): Reply {
+  return { v: 1, re: 0, ok: false, error: QUEUE_FULL, code: "queue-full" };
+}
+
+/** The texts of the `send` requests among `lines` (as {@linkcode show} writes them). */
+function sends(lines: string[]): string[] {
+  return lines.flatMap((line) => {
+    const match = /^→ (\{"cmd":"send".*\})$/.exec(line);
+    return match ? [JSON.parse(match[1]).text] : [];
+  });
+}
+
+Deno.test("flow: chat messages go to the daemon one send at a time, in order (§5.1)", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onLine("two");
+  flow.onLine("three");
+  deepStrictEqual(sends(show(flow.takeActions())), ["one"]);
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #1: one",
+    '→ {"cmd":"send","text":"two"}',
+  ]);
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  deepStrictEqual(sends(show(flow.takeActions())), ["three"]);
+});
+
+Deno.test("flow: a message refused for a full queue is held with the lines after it and sent again after the next delivered (§5.1)", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("two");
+  flow.onLine("three");
+  flow.takeActions();
+  flow.onReply({ cmd: "send", text: "two" }, queueFull());
+  // Shown once, nothing lost, nothing sent until there is room.
+  deepStrictEqual(show(flow.takeActions()), [HELD]);
+  strictEqual(flow.ask, "chat");
+  flow.onLine("four");
+  flow.onEvent({ type: "retransmitted", id: 1, attempt: 1 });
+  deepStrictEqual(show(flow.takeActions()), ["retransmitted #1 (attempt 1)"]);
+  flow.onEvent({ type: "delivered", id: 1 });
+  deepStrictEqual(show(flow.takeActions()), [
+    "delivered #1",
+    '→ {"cmd":"send","text":"two"}',
+  ]);
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #2: two",
+    '→ {"cmd":"send","text":"three"}',
+  ]);
+  // Full again: held again, without a second notice for the same backlog.
+  flow.onReply({ cmd: "send", text: "three" }, queueFull());
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onEvent({ type: "delivered", id: 2 });
+  deepStrictEqual(sends(show(flow.takeActions())), ["three"]);
+  flow.onReply({ cmd: "send", text: "three" }, okReply({ msgId: 3 }));
+  deepStrictEqual(sends(show(flow.takeActions())), ["four"]);
+  flow.onReply({ cmd: "send", text: "four" }, okReply({ msgId: 4 }));
+  deepStrictEqual(show(flow.takeActions()), ["sent #4: four"]);
+  // A new backlog gets its notice again.
+  flow.onLine("five");
+  flow.onReply({ cmd: "send", text: "five" }, queueFull());
+  deepStrictEqual(show(flow.takeActions()).slice(-1), [HELD]);
+});
+
+Deno.test("flow: /leave typed behind held messages waits for them; the chat is closed after the last (§6.1)", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, queueFull());
+  flow.onLine("/leave");
+  deepStrictEqual(show(flow.takeActions()), [
+    '→ {"cmd":"send","text":"one"}',
+    HELD,
+    "leaving the chat",
+  ]);
+  strictEqual(flow.ask, undefined); // the lines after /leave are not chat lines
+  flow.onEvent({ type: "delivered", id: 7 });
+  deepStrictEqual(sends(show(flow.takeActions())), ["one"]);
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 8 }));
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #8: one",
+    '→ {"cmd":"leave"}',
+  ]);
+});
+
+Deno.test("flow: held messages are reported not sent when the chat ends, after the undelivered ones, before the menu (§5.5)", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("two");
+  flow.onLine("three");
+  flow.onReply({ cmd: "send", text: "two" }, queueFull());
+  flow.takeActions();
+  flow.onEvent({ type: "peer-lost", ...BOB, undelivered: 1 });
+  flow.onEvent({ type: "undelivered", id: 1, text: "one" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "lost contact with bob at 127.0.0.2",
+    "undelivered #1: one",
+    "not sent: The chat ended before it could be handed to the daemon: two",
+    "not sent: The chat ended before it could be handed to the daemon: three",
+    MENU,
+  ]);
+});
+
+Deno.test("flow: a queue-full refusal after the chat ended is reported not sent", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.takeActions();
+  flow.onEvent({ type: "peer-left", ...BOB, undelivered: 0 });
+  flow.onReply({ cmd: "send", text: "one" }, queueFull());
+  deepStrictEqual(show(flow.takeActions()), [
+    "bob left the chat",
+    MENU,
+    `not sent: ${QUEUE_FULL}: one`,
+  ]);
+});
+
+Deno.test("flow: at the end of input in a chat the client waits for every outcome, then quits with exit code 0", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onLine("two");
+  flow.onEof();
+  deepStrictEqual(sends(show(flow.takeActions())), ["one"]);
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  flow.onEvent({ type: "delivered", id: 1 });
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #1: one",
+    '→ {"cmd":"send","text":"two"}',
+    "sent #2: two",
+    "delivered #1",
+  ]);
+  strictEqual(flow.done, false);
+  flow.onEvent({ type: "delivered", id: 2 });
+  deepStrictEqual(show(flow.takeActions()), [
+    "delivered #2",
+    '→ {"cmd":"quit"}',
+  ]);
+  flow.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 0"]);
+});
+
+Deno.test("flow: at the end of input, messages reported undelivered give a summary and exit code 1 (§5.5)", () => {
+  const flow = inChat();
+  for (const [index, text] of ["one", "two", "three"].entries()) {
+    flow.onLine(text);
+    flow.onReply({ cmd: "send", text }, okReply({ msgId: 5 + index }));
+  }
+  flow.takeActions();
+  flow.onEof();
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onEvent({ type: "delivered", id: 5 });
+  flow.onEvent({ type: "peer-lost", ...BOB, undelivered: 2 });
+  flow.onEvent({ type: "undelivered", id: 6, text: "two" });
+  deepStrictEqual(show(flow.takeActions()).slice(-1), ["undelivered #6: two"]);
+  flow.onEvent({ type: "undelivered", id: 7, text: "three" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "undelivered #7: three",
+    MENU,
+    "2 of 3 messages not delivered",
+    '→ {"cmd":"quit"}',
+  ]);
+  flow.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 1"]);
+});
+
+Deno.test("flow: at the end of input, a line not sent counts too (exit code 1)", () => {
+  const flow = inChat();
+  flow.onLine("héllo");
+  flow.onLine("hello");
+  flow.onReply({ cmd: "send", text: "hello" }, okReply({ msgId: 1 }));
+  flow.onEvent({ type: "delivered", id: 1 });
+  flow.takeActions();
+  flow.onEof();
+  deepStrictEqual(show(flow.takeActions()), [
+    "1 of 2 messages not delivered",
+    '→ {"cmd":"quit"}',
+  ]);
+  flow.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 1"]);
+});
+
+Deno.test("flow: at the end of input, held messages are still sent before the client quits", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("two");
+  flow.onReply({ cmd: "send", text: "two" }, queueFull());
+  flow.onEof();
+  flow.takeActions();
+  flow.onEvent({ type: "delivered", id: 1 });
+  deepStrictEqual(sends(show(flow.takeActions())), ["two"]);
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  flow.onEvent({ type: "delivered", id: 2 });
+  deepStrictEqual(show(flow.takeActions()), [
+    "sent #2: two",
+    "delivered #2",
+    '→ {"cmd":"quit"}',
+  ]);
+});
+
+Deno.test("flow: at the end of input while leaving, the client waits for chat-closed and its undelivered messages", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("/leave");
+  flow.onEof();
+  deepStrictEqual(show(flow.takeActions()), [
+    '→ {"cmd":"send","text":"one"}',
+    "sent #1: one",
+    "leaving the chat",
+    '→ {"cmd":"leave"}',
+  ]);
+  flow.onReply({ cmd: "leave" }, okReply());
+  flow.onEvent({ type: "chat-closed", ...BOB, undelivered: 1 });
+  deepStrictEqual(show(flow.takeActions()), ["chat closed"]);
+  flow.onEvent({ type: "undelivered", id: 1, text: "one" });
+  deepStrictEqual(show(flow.takeActions()), [
+    "undelivered #1: one",
+    MENU,
+    "1 of 1 message not delivered",
+    '→ {"cmd":"quit"}',
+  ]);
+});
+
+Deno.test("flow: a send answered only after the chat ended is settled by the outcome that came first, or counted undelivered", () => {
+  // Its delivery came before the reply: delivered.
+  const delivered = inChat();
+  delivered.onLine("one");
+  delivered.onEof();
+  delivered.onEvent({ type: "delivered", id: 1 });
+  delivered.onEvent({ type: "peer-left", ...BOB, undelivered: 0 });
+  delivered.takeActions();
+  delivered.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  deepStrictEqual(show(delivered.takeActions()), [
+    "sent #1: one",
+    '→ {"cmd":"quit"}',
+  ]);
+  delivered.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(delivered.takeActions()), ["bye", "exit 0"]);
+  // No news came for it: it was not delivered, and the client does not wait.
+  const lost = inChat();
+  lost.onLine("one");
+  lost.onEof();
+  lost.onEvent({ type: "peer-left", ...BOB, undelivered: 0 });
+  lost.takeActions();
+  lost.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  deepStrictEqual(show(lost.takeActions()), [
+    "sent #1: one",
+    "1 of 1 message not delivered",
+    '→ {"cmd":"quit"}',
+  ]);
+});
+
+Deno.test("flow: q quits at once, saying how many messages are still in flight; those not handed over are not sent (§8.4)", () => {
+  const flow = inChat();
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("two");
+  flow.onLine("three");
+  flow.takeActions();
+  flow.onLine("q");
+  deepStrictEqual(show(flow.takeActions()), [
+    "not sent: You quit before it was handed to the daemon: three",
+    "2 messages not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+    '→ {"cmd":"quit"}',
+  ]);
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  flow.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["sent #2: two", "bye", "exit 0"]);
+});
+
+Deno.test("flow: strict mode: a q behind held messages quits once they are handed to the daemon (exit 0)", () => {
+  const { flow } = connected({ phase: "established", peer: BOB }, {
+    strict: true,
+  });
+  flow.onLine("one");
+  flow.onReply({ cmd: "send", text: "one" }, okReply({ msgId: 1 }));
+  flow.onLine("two");
+  flow.onReply({ cmd: "send", text: "two" }, queueFull());
+  flow.onLine("three");
+  flow.onLine("q");
+  flow.takeActions();
+  strictEqual(flow.ask, undefined); // nothing after the q is read
+  strictEqual(flow.onLine("four"), true);
+  flow.onEof();
+  deepStrictEqual(show(flow.takeActions()), []);
+  flow.onEvent({ type: "delivered", id: 1 });
+  flow.onReply({ cmd: "send", text: "two" }, okReply({ msgId: 2 }));
+  flow.onReply({ cmd: "send", text: "three" }, okReply({ msgId: 3 }));
+  deepStrictEqual(show(flow.takeActions()), [
+    "delivered #1",
+    '→ {"cmd":"send","text":"two"}',
+    "sent #2: two",
+    '→ {"cmd":"send","text":"three"}',
+    "sent #3: three",
+    "2 messages not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+    '→ {"cmd":"quit"}',
+  ]);
+  flow.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(flow.takeActions()), ["bye", "exit 0"]);
+});
+
+Deno.test("flow: strict mode: an invalid answer to a question is fatal, exit code 1", () => {
+  const menu = connected({ phase: "idle" }, { strict: true }).flow;
+  strictEqual(menu.onLine("hello bob"), true);
+  deepStrictEqual(menu.takeActions(), [
+    {
+      type: "output",
+      output: {
+        type: "error",
+        message:
+          'Invalid answer "hello bob" to the menu in scripted input: type 1 to start a new chat, 2 to wait for invitations or q to quit',
+        fatal: true,
+      },
+    },
+    { type: "request", command: { cmd: "quit" } },
+  ]);
+  menu.onReply({ cmd: "quit" }, okReply());
+  deepStrictEqual(show(menu.takeActions()), ["bye", "exit 1"]);
+
+  const ip = connected({ phase: "idle" }, { strict: true }).flow;
+  ip.onLine("1");
+  ip.takeActions();
+  ip.onLine("hello");
+  match(
+    show(ip.takeActions())[0],
+    /^error: Invalid answer "hello" to the IP address question in scripted input: "hello" is not an IPv4 address/,
+  );
+
+  const answer = connected({ phase: "invited", peer: BOB }, { strict: true })
+    .flow;
+  answer.onLine("x".repeat(100));
+  match(
+    show(answer.takeActions())[0],
+    /^error: Invalid answer "x{38}… to the invitation in scripted input: type y to accept/,
+  );
+
+  // Before connecting there is no slot to free: the client stops at once.
+  const name = new ClientFlow({ ip: "127.0.0.1", port: 7778, strict: true });
+  name.start();
+  name.onReply({ cmd: "ping" }, okReply());
+  name.takeActions();
+  name.onLine("zoë");
+  deepStrictEqual(show(name.takeActions()).slice(1), ["bye", "exit 1"]);
+});
+
+Deno.test("flow: strict mode: valid answers still lead on (/leave, the menu, a new chat)", () => {
+  const { flow } = connected({ phase: "idle" }, { strict: true });
+  flow.onLine("1");
+  flow.onLine("");
+  flow.onLine("2");
+  flow.onLine("/leave");
+  flow.onLine("1");
+  flow.onLine("127.0.0.2");
+  flow.onEvent({ type: "chat-started", ...BOB });
+  flow.onLine("/leave");
+  flow.onEvent({ type: "chat-closed", ...BOB, undelivered: 0 });
+  strictEqual(flow.ask, "menu");
+  ok(!show(flow.takeActions()).some((line) => line.startsWith("error")));
+});
+
+Deno.test("flow: only waiting for invitations is a wait without end", () => {
+  const { flow } = connected();
+  strictEqual(flow.waitingForInvitation, false);
+  flow.onLine("2");
+  strictEqual(flow.waitingForInvitation, true);
+  flow.onEvent({ type: "invitation", ...BOB });
+  strictEqual(flow.waitingForInvitation, false);
+});
+
 Deno.test("flow: an invitation while at the menu is asked about at once", () => {
   const { flow } = connected();
   flow.onEvent({ type: "invitation", ip: "127.0.0.3", port: 7777, name: "" });
@@ -641,6 +1038,159 @@ Deno.test("flow: an invitation while at the menu is asked about at once", () => 
     "invitation from 127.0.0.3",
     ANSWER,
   ]);
+});
+
+// ---------------------------------------------------------------------------
+// The flow, its control channel and a daemon core, joined in virtual time
+
+const RIG_CLIENT = { hostname: "127.0.87.1", port: 40000 };
+const RIG_PEER = { hostname: "127.0.87.2", port: 7777 };
+
+/**
+ * A scripted client's flow, its {@linkcode ControlChannel} and a
+ * {@linkcode DaemonCore} joined as `client.ts` and `daemon.ts` join them
+ * over UDP, in virtual time (nothing is lost between them). The other
+ * daemon is the test: it reads {@linkcode toPeer} and answers with
+ * {@linkcode fromPeer}.
+ */
+class Rig {
+  readonly core: DaemonCore;
+  readonly channel = new ControlChannel();
+  readonly flow: ClientFlow;
+  /** What the client showed, as scripted text. */
+  readonly lines: string[] = [];
+  /** The daemon's replies to `send` requests. */
+  readonly sendReplies: Reply[] = [];
+  /** The datagrams the daemon sent to the peer. */
+  readonly toPeer: Datagram[] = [];
+  exitCode: number | undefined;
+  #commands = new Map<number, Command>();
+
+  constructor(maxQueue: number) {
+    this.core = new DaemonCore({
+      ip: RIG_CLIENT.hostname,
+      port: 7777,
+      session: { maxQueue },
+    });
+    this.flow = new ClientFlow({
+      ip: RIG_CLIENT.hostname,
+      port: 7778,
+      name: "alice",
+      strict: true,
+    });
+    this.flow.start();
+    this.run();
+  }
+
+  /** The user's lines, then perhaps the end of input. */
+  input(...lines: (string | null)[]): void {
+    for (const line of lines) {
+      if (line === null) this.flow.onEof();
+      else this.flow.onLine(line);
+      this.run();
+    }
+  }
+
+  /** A datagram from the peer. */
+  fromPeer(bytes: Uint8Array): void {
+    this.core.receivePeer(bytes, RIG_PEER, 0);
+    this.run();
+  }
+
+  /** Moves everything between the three until nothing moves. */
+  run(): void {
+    for (let moved = true; moved;) {
+      moved = false;
+      for (const action of this.flow.takeActions()) {
+        moved = true;
+        if (action.type === "request") {
+          this.#commands.set(
+            this.channel.request(action.command, 0),
+            action.command,
+          );
+        } else if (action.type === "output") {
+          this.lines.push(renderText(action.output));
+        } else {
+          this.exitCode = action.code;
+        }
+      }
+      for (const action of this.channel.takeActions()) {
+        moved = true;
+        if (action.type === "transmit") {
+          this.core.receiveClient(action.bytes, RIG_CLIENT, 0);
+        } else if (action.type === "reply") {
+          const command = this.#commands.get(action.request.id)!;
+          if (command.cmd === "send") this.sendReplies.push(action.reply);
+          this.flow.onReply(command, action.reply);
+        } else if (action.type === "event") {
+          this.flow.onEvent(action.event);
+        }
+      }
+      for (const action of this.core.takeActions()) {
+        moved = true;
+        if (action.type === "client") this.channel.receive(action.bytes, 0);
+        else this.toPeer.push(action.datagram);
+      }
+    }
+  }
+}
+
+Deno.test("client and daemon: a piped chat loses no line to a full send queue; the daemon says queue-full, the client holds and resends (§5.1, §9)", () => {
+  const rig = new Rig(2);
+  rig.input("1", RIG_PEER.hostname);
+  rig.fromPeer(control(Op.SYN_ACK, 0, "bob"));
+  const texts = Array.from({ length: 8 }, (_, i) => `line ${i + 1}`);
+  rig.input(...texts, null);
+  // One in flight, two waiting: the fourth was refused and is held.
+  deepStrictEqual(rig.sendReplies.at(-1), {
+    v: 1,
+    re: rig.sendReplies.at(-1)!.re,
+    ok: false,
+    error:
+      "Send queue is full (2 messages waiting): wait until some are delivered",
+    code: "queue-full",
+  });
+  ok(rig.lines.includes(HELD));
+  strictEqual(rig.exitCode, undefined);
+  // The peer acknowledges each chat datagram as it comes, one at a time.
+  const received: string[] = [];
+  for (let acked = 0; rig.exitCode === undefined && acked < 50;) {
+    const chats = rig.toPeer.filter((d) => d.type === Type.CHAT);
+    const next = chats[acked];
+    if (next === undefined) break;
+    received.push(next.payload);
+    rig.fromPeer(control(Op.ACK, next.seq, "bob"));
+    acked++;
+  }
+  deepStrictEqual(received, texts);
+  deepStrictEqual(rig.lines.filter((line) => line.startsWith("not sent")), []);
+  deepStrictEqual(
+    rig.lines.filter((line) => line.startsWith("delivered #")).length,
+    texts.length,
+  );
+  strictEqual(rig.exitCode, 0);
+  strictEqual(rig.lines.at(-1), "bye");
+});
+
+Deno.test("client and daemon: other failed requests carry no code", () => {
+  const core = new DaemonCore({ ip: RIG_CLIENT.hostname, port: 7777 });
+  const send = (id: number, command: Command) =>
+    core.receiveClient(
+      encodeControl({ v: 1, id, ...command } as ClientMessage),
+      RIG_CLIENT,
+      0,
+    );
+  send(1, { cmd: "connect", name: "alice" });
+  send(2, { cmd: "send", text: "hi" });
+  const replies = core.takeActions().flatMap((action) =>
+    action.type === "client" && "re" in action.message ? [action.message] : []
+  );
+  deepStrictEqual(replies.at(-1), {
+    v: 1,
+    re: 2,
+    ok: false,
+    error: "Not in a chat: start one or accept an invitation first",
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -695,7 +1245,11 @@ Deno.test("render: wildcard, broadcast and multicast addresses are refused as in
     ip: "223.255.255.255",
     port: 7777,
   });
-  deepStrictEqual(parseTarget("240.0.0.1"), { ip: "240.0.0.1", port: 7777 });
+  // 240.0.0.0/4 is reserved: hosts refuse to send there (EINVAL).
+  match(
+    parseTarget("240.0.0.1") as string,
+    /^240\.0\.0\.1 is a reserved address \(240\.0\.0\.0\/4\), /,
+  );
 });
 
 Deno.test("render: the terminal view takes a message's text from its fields, whatever the peer's name", () => {
@@ -718,6 +1272,31 @@ Deno.test("render: the terminal view takes a message's text from its fields, wha
     terminalLines({ type: "retransmitted", id: 2, attempt: 1 }, view),
     ["  ↻ retransmitted #2 (attempt 1)"],
   );
+});
+
+Deno.test("render: held, in-flight and summary lines", () => {
+  const view = { name: "alice", colour: false };
+  strictEqual(
+    renderText({ type: "held" }),
+    "send queue full: the next messages wait until earlier ones are delivered",
+  );
+  strictEqual(
+    renderText({ type: "in-flight", count: 1 }),
+    "1 message not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+  );
+  strictEqual(
+    renderText({ type: "summary", failed: 3, total: 200 }),
+    "3 of 200 messages not delivered",
+  );
+  deepStrictEqual(
+    terminalLines({ type: "summary", failed: 1, total: 2 }, view),
+    [
+      "! 1 of 2 messages not delivered",
+    ],
+  );
+  deepStrictEqual(terminalLines({ type: "in-flight", count: 2 }, view), [
+    "* 2 messages not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+  ]);
 });
 
 // ---------------------------------------------------------------------------
@@ -828,6 +1407,26 @@ Deno.test("channel: events are delivered once, in order, and acknowledged cumula
   deepStrictEqual(delivered, ["m1", "m2", "m3", "m4"]);
   deepStrictEqual(acks, [0, 2, 2, 2, 4, 4]);
   strictEqual(channel.delivered, 4);
+});
+
+Deno.test("channel: the acknowledgement of events goes out before the events are reported", () => {
+  // A request the client makes in answer to an event (a `quit` at the end
+  // of input) must not overtake the acknowledgement, or the daemon would
+  // keep the event for the next client.
+  const channel = new ControlChannel();
+  channel.receive(eventBytes(2, { type: "delivered", id: 2 }), 0);
+  channel.takeActions();
+  channel.receive(eventBytes(1, { type: "delivered", id: 1 }), 0);
+  deepStrictEqual(
+    channel.takeActions().map((a) =>
+      a.type === "transmit"
+        ? `ack ${"ack" in a.message && a.message.ack}`
+        : a.type === "event"
+        ? `event ${a.ev}`
+        : a.type
+    ),
+    ["ack 2", "event 1", "event 2"],
+  );
 });
 
 Deno.test("channel: the parts of a split event are joined and delivered once, whole (§9)", () => {
@@ -1299,6 +1898,20 @@ class ClientProcess {
     }
   }
 
+  /** The stdout lines so far that match `pattern`. */
+  grep(pattern: RegExp): string[] {
+    return this.lines.filter((line) => pattern.test(line));
+  }
+
+  /** Closes stdin: the end of input. */
+  async closeInput(): Promise<void> {
+    try {
+      await this.#stdin.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
   /** Closes stdin and waits for the exit; returns the code and stderr. */
   async finish(): Promise<{ code: number; stderr: string }> {
     try {
@@ -1451,6 +2064,174 @@ Deno.test("mod.ts client: daemon-stopping ends the client with exit 1", async ()
     strictEqual(code, 1);
     ok(client.lines.includes("daemon is stopping"));
   } finally {
+    await daemon.close();
+  }
+});
+
+// Scripted input against a fake daemon: nothing dropped for a full queue,
+// outcomes before the exit, the end of input behind unread lines, strict
+// answers. Addresses 127.0.87.x.
+
+/**
+ * Answers like a daemon in a chat with bob whose send queue has `room`
+ * places: a `send` beyond them gets the `queue-full` error. A retransmitted
+ * request gets the same answer again.
+ */
+function chattingDaemon(hostname: string): {
+  daemon: FakeDaemon;
+  accepted: string[];
+  refused: () => number;
+  setRoom: (room: number) => void;
+} {
+  const daemon = new FakeDaemon(hostname);
+  const accepted: string[] = [];
+  const answers = new Map<number, Record<string, unknown>>();
+  let room = Infinity;
+  let refused = 0;
+  daemon.answer = (request) => {
+    const cached = answers.get(request.id);
+    if (cached !== undefined) return cached;
+    let fields: Record<string, unknown> = {};
+    if (request.cmd === "send") {
+      if (room > 0) {
+        room--;
+        accepted.push(request.text);
+        fields = { msgId: accepted.length };
+      } else {
+        refused++;
+        fields = { ok: false, error: QUEUE_FULL, code: "queue-full" };
+      }
+    } else if (request.cmd !== "quit") {
+      fields = { state: { phase: "established", peer: BOB } };
+    }
+    answers.set(request.id, fields);
+    return fields;
+  };
+  return {
+    daemon,
+    accepted,
+    refused: () => refused,
+    setRoom: (places) => room = places,
+  };
+}
+
+Deno.test("mod.ts client: piped lines refused for a full queue are held and sent again in order; at the end of input it waits for their delivery, exit 0 (§5.1)", async () => {
+  const { daemon, accepted, refused, setRoom } = chattingDaemon(
+    "127.0.87.10",
+  );
+  setRoom(2);
+  const client = new ClientProcess(["127.0.87.10", "--name", "alice"]);
+  try {
+    await client.expect(CHAT);
+    const texts = ["one", "two", "three", "four"];
+    await client.write(...texts);
+    await client.closeInput();
+    await daemon.until(() => refused() >= 1 && accepted.length === 2);
+    await client.expect(HELD);
+    for (let id = 1; id <= texts.length; id++) {
+      await daemon.until(() => accepted.length >= id);
+      setRoom(1);
+      await daemon.event({ type: "delivered", id });
+    }
+    const { code } = await client.finish();
+    strictEqual(code, 0);
+    deepStrictEqual(accepted, texts);
+    deepStrictEqual(client.grep(/^not sent/), []);
+    deepStrictEqual(client.grep(/^delivered #/), [
+      "delivered #1",
+      "delivered #2",
+      "delivered #3",
+      "delivered #4",
+    ]);
+    // It quit only after the last delivery.
+    const commands = daemon.requests.map((r) => r.cmd);
+    strictEqual(commands.indexOf("quit"), commands.length - 1);
+    strictEqual(client.lines.at(-1), "bye");
+  } finally {
+    await client.finish();
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: at the end of input it waits for the outcome; undelivered messages give a summary line and exit 1 (§5.5)", async () => {
+  const { daemon, accepted } = chattingDaemon("127.0.87.11");
+  const client = new ClientProcess(["127.0.87.11", "--name", "alice"]);
+  try {
+    await client.expect(CHAT);
+    await client.write("one", "two");
+    await client.closeInput();
+    await client.expect("sent #2: two");
+    let exited = false;
+    client.child.status.then(() => exited = true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    ok(!exited, "the client must wait for the outcome of its messages");
+    ok(!daemon.requests.some((r) => r.cmd === "quit"), "quit too early");
+    await daemon.event({ type: "delivered", id: 1 });
+    await daemon.event({ type: "peer-lost", ...BOB, undelivered: 1 });
+    await daemon.event({ type: "undelivered", id: 2, text: "two" });
+    const { code } = await client.finish();
+    strictEqual(code, 1);
+    deepStrictEqual(accepted, ["one", "two"]);
+    deepStrictEqual(client.lines.slice(-4), [
+      "undelivered #2: two",
+      MENU,
+      "1 of 2 messages not delivered",
+      "bye",
+    ]);
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+  } finally {
+    await client.finish();
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: the end of input quits while waiting for invitations, even behind an unread line (§8.4)", async () => {
+  const daemon = new FakeDaemon("127.0.87.12");
+  const client = new ClientProcess(["127.0.87.12", "--name", "alice"]);
+  try {
+    // printf '2\nhello\n' | simp client …
+    await client.write("2", "hello");
+    // Before the fix it waited for an invitation for ever.
+    const hung = setTimeout(() => client.child.kill("SIGKILL"), 5000);
+    const { code } = await client.finish();
+    clearTimeout(hung);
+    strictEqual(code, 0, "quit soon after the end of input");
+    ok(client.lines.includes("waiting for invitations"));
+    deepStrictEqual(client.grep(/^error/), []);
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+  } finally {
+    await client.finish();
+    await daemon.close();
+  }
+});
+
+Deno.test("mod.ts client: a message line read as an answer after the chat ended is fatal, exit 1", async () => {
+  const daemon = new FakeDaemon("127.0.87.13");
+  const client = new ClientProcess(["127.0.87.13", "--name", "alice"]);
+  try {
+    await client.expect(MENU);
+    // Written in one go, as a script would: the invitation is declined.
+    await client.write("1", "127.0.0.2", "hello bob", "127.0.0.9");
+    await client.expect("inviting 127.0.0.2");
+    await daemon.event({ type: "declined", ...BOB });
+    const { code, stderr } = await client.finish();
+    strictEqual(code, 1);
+    ok(
+      stderr.includes(
+        'simp: Invalid answer "hello bob" to the menu in scripted input: type 1 to start a new chat',
+      ),
+      stderr,
+    );
+    ok(client.lines.includes("declined by bob at 127.0.0.2"));
+    strictEqual(client.lines.at(-1), "bye");
+    deepStrictEqual(
+      daemon.requests.filter((r) => r.cmd === "invite").length,
+      1,
+      "nothing more was invited",
+    );
+    ok(daemon.requests.some((r) => r.cmd === "quit"));
+  } finally {
+    await client.finish();
     await daemon.close();
   }
 });
