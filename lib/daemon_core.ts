@@ -192,10 +192,7 @@ function toControlEvent(
  * returned as it is.
  */
 function withErrorCode(error: unknown): unknown {
-  if (
-    error instanceof SessionError &&
-    error.message.startsWith("Send queue is full")
-  ) {
+  if (error instanceof SessionError && error.code === "queue-full") {
     return new ControlError(error.message, null, { code: "queue-full" });
   }
   return error;
@@ -350,6 +347,10 @@ export class DaemonCore {
     const error = failure.error instanceof Error
       ? failure.error.message
       : String(failure.error);
+    // Bring the session up to now first: its own invitation limit may have
+    // passed, and then it has already given up and said no-answer.
+    this.session.tick(now);
+    this.#drain(now);
     const peer = this.session.status().peer;
     const invitation = this.session.phase === "inviting" &&
       datagram.type === Type.CONTROL && datagram.op === Op.SYN &&

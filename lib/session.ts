@@ -167,10 +167,14 @@ export interface SessionStatus {
 
 /** A command that the session cannot carry out in its present phase. */
 export class SessionError extends Error {
+  /** Set when a program should act on the error: `queue-full` (SPEC §5.1). */
+  readonly code: "queue-full" | undefined;
+
   /** Creates the error with a message for the user. */
-  constructor(message: string) {
+  constructor(message: string, code?: "queue-full") {
     super(message);
     this.name = "SessionError";
+    this.code = code;
   }
 }
 
@@ -382,6 +386,7 @@ export class Session {
     if (chat.sender.full) {
       throw new SessionError(
         `Send queue is full (${this.#config.maxQueue} messages waiting): wait until some are delivered`,
+        "queue-full",
       );
     }
     const id = this.#nextId++;

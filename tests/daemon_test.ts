@@ -1311,6 +1311,30 @@ Deno.test("daemon core: an invitation whose SYN cannot be sent is given up at on
   strictEqual(later.filter((r) => r.level === "WARN").length, 1);
 });
 
+Deno.test("daemon core: a failed SYN reported after the invitation limit passed gives one no-answer, not two (§4.6)", () => {
+  const core = connected();
+  core.receiveClient(
+    request(2, { cmd: "invite", ip: "127.0.77.2" }),
+    CLIENT,
+    0,
+  );
+  const syn = core.takeActions().find((a) => a.type === "peer");
+  ok(syn?.type === "peer");
+  const error = new TypeError("Invalid argument (os error 22)");
+  captureLogs(() => {
+    core.peerSendFailed(
+      { to: syn.to, datagram: syn.datagram, error },
+      core.session.config.invitationLimit + 1,
+    );
+  });
+  strictEqual(core.session.phase, "idle");
+  const { client } = drain(core);
+  deepStrictEqual(
+    events(client).map((e) => e.event.type).filter((t) => t === "no-answer"),
+    ["no-answer"],
+  );
+});
+
 // ---------------------------------------------------------------------------
 // Helpers for the real-UDP tests
 

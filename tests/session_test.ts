@@ -513,7 +513,8 @@ Deno.test("§5.1 a full queue refuses new messages with a clear error", () => {
   assert.throws(
     () => a.send("one too many", 100),
     (e: unknown) =>
-      e instanceof SessionError && /queue is full \(2 messages/.test(e.message),
+      e instanceof SessionError && e.code === "queue-full" &&
+      /queue is full \(2 messages/.test(e.message),
   );
 });
 
