@@ -70,11 +70,8 @@ export interface LinkHandlers {
   onSlotLost?(error: string): void;
 }
 
-/** Options of {@linkcode DaemonLink.open}. */
-export interface LinkOptions extends Partial<ChannelOptions>, LinkHandlers {
-  /** The local address to send from (default: the daemon's IP, any port). */
-  localIp?: string;
-}
+/** Options of {@linkcode DaemonLink.open}: the channel's and the handlers. */
+export type LinkOptions = Partial<ChannelOptions> & LinkHandlers;
 
 /**
  * The client's UDP link to its daemon: a {@linkcode ControlChannel} on a
@@ -115,8 +112,7 @@ export class DaemonLink {
     this.#conn = conn;
     this.#ip = ip;
     this.#port = port;
-    const { onEvent, onUnreachable, onSlotLost, localIp: _, ...channel } =
-      options;
+    const { onEvent, onUnreachable, onSlotLost, ...channel } = options;
     this.#handlers = { onEvent, onUnreachable, onSlotLost };
     this.#channel = new ControlChannel(channel);
     this.#receiving = this.#receiveLoop();
@@ -129,18 +125,14 @@ export class DaemonLink {
    * (e.g. `ip` is not an address of this machine).
    */
   static open(ip: string, port: number, options: LinkOptions = {}): DaemonLink {
-    const localIp = options.localIp ?? ip;
     let conn: Deno.DatagramConn;
     try {
-      conn = Deno.listenDatagram({
-        transport: "udp",
-        hostname: localIp,
-        port: 0,
-      });
+      // From the daemon's own IP: it takes commands only from this machine.
+      conn = Deno.listenDatagram({ transport: "udp", hostname: ip, port: 0 });
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw new Error(
-        `Cannot open a UDP socket on ${localIp} (${why}): run the client on the daemon's machine, with the daemon's own IP address`,
+        `Cannot open a UDP socket on ${ip} (${why}): run the client on the daemon's machine, with the daemon's own IP address`,
       );
     }
     return new DaemonLink(conn, ip, port, options);

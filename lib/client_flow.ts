@@ -45,8 +45,7 @@ import {
 } from "./control.ts";
 import { checkText, checkUserName } from "./datagram.ts";
 
-export type { Command, ControlEvent, DaemonState, Reply } from "./control.ts";
-export { MAX_CONTROL_DATAGRAM } from "./control.ts";
+export type { Command, ControlEvent, Reply } from "./control.ts";
 
 /** What the flow is waiting for the user to type, when it is. */
 export type Ask =
@@ -200,7 +199,7 @@ type State =
   | { kind: "done" };
 
 /** The prompt texts of scripted mode (after `? <ask>: `). */
-export const PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
+const PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
   name: "your user name (q = quit)",
   menu: "1 = start a new chat, 2 = wait for invitations, q = quit",
   ip:
@@ -1137,7 +1136,7 @@ export function parseTarget(
  * {@linkcode SIMP_PORT}, else `ip:port`. (The engine's `formatAddress`
  * always shows `ip:port`.)
  */
-export function displayAddress(ip: string, port: number): string {
+function displayAddress(ip: string, port: number): string {
   return port === SIMP_PORT ? ip : `${ip}:${port}`;
 }
 

@@ -164,7 +164,7 @@ export interface LinkTransmit {
  * Whether `ip` is an address of this machine as far as the client port is
  * concerned (SPEC §7.2): any of 127.0.0.0/8, or the daemon's own IP.
  */
-export function isLocalAddress(ip: string, ownIp: string): boolean {
+function isLocalAddress(ip: string, ownIp: string): boolean {
   return ip === ownIp || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip);
 }
 
@@ -236,7 +236,7 @@ function sameAddress(a: Address, b: Address): boolean {
  *   client,
  *   0,
  * );
- * const [reply] = link.takeTransmits(); // {v:1, re:1, ok:true, state:{phase:"idle"}}
+ * const [reply] = link.takeTransmits(); // reply.message: {v:1, re:1, ok:true, …}
  * ```
  */
 export class ClientLink {

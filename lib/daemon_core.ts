@@ -112,7 +112,7 @@ export type DaemonAction =
  * order. (Events too large for one datagram are split later, by the client
  * link.)
  */
-export function toControlEvents(event: SessionEvent): ControlEvent[] {
+function toControlEvents(event: SessionEvent): ControlEvent[] {
   switch (event.type) {
     case "peer-left":
     case "peer-lost":
