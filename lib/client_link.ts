@@ -508,7 +508,11 @@ export class ClientLink {
     });
     this.#running = true;
     try {
-      this.#run(c, id, command, now);
+      if (!this.#run(c, id, command, now).ok) {
+        // Refused (the daemon is stopping): the slot stays free.
+        if (this.#connection === c) this.#connection = undefined;
+        return;
+      }
       const kept = this.#kept;
       this.#kept = [];
       for (const event of kept) this.emit(event, now);
@@ -518,8 +522,8 @@ export class ClientLink {
     if (this.#connection === c) this.#pump(c, now);
   }
 
-  /** Runs a command for the connected client and answers it. */
-  #run(c: Connection, id: number, command: Command, now: number): void {
+  /** Runs a command for the connected client, answers it, returns the reply. */
+  #run(c: Connection, id: number, command: Command, now: number): Reply {
     const wasRunning = this.#running;
     this.#running = true;
     let reply: Reply;
@@ -553,6 +557,7 @@ export class ClientLink {
     this.#remember(c, id, reply);
     this.#send(c.address, reply);
     if (!wasRunning && this.#connection === c) this.#pump(c, now);
+    return reply;
   }
 
   #remember(c: Connection, id: number, reply: Reply): void {

@@ -793,6 +793,17 @@ Deno.test("daemon core: stop while invited declines with one FIN and finishes at
   strictEqual(core.finished(10), true);
 });
 
+Deno.test("daemon core: a connect refused while stopping does not take the slot", () => {
+  const core = new DaemonCore({ ip: OWN_IP, port: 7777 });
+  core.stop(10);
+  drain(core);
+  core.receiveClient(request(1, { cmd: "connect", name: "late" }), CLIENT, 11);
+  const { client } = drain(core);
+  ok(JSON.stringify(client).includes('"ok":false'), JSON.stringify(client));
+  strictEqual(core.link.client, undefined);
+  strictEqual(core.finished(11), true);
+});
+
 Deno.test("daemon core: stop gives up after the grace period when nobody answers", () => {
   const core = chatting();
   core.stop(100);
