@@ -40,6 +40,7 @@ import {
   encodeControl,
   isIPv4,
   MAX_CONTROL_DATAGRAM,
+  quote,
   SIMP_PORT,
   specialAddress,
 } from "./control.ts";
@@ -1138,14 +1139,6 @@ export function parseTarget(
  */
 function displayAddress(ip: string, port: number): string {
   return port === SIMP_PORT ? ip : `${ip}:${port}`;
-}
-
-/** `text` as JSON for an error message, cut to 40 characters with an ellipsis. */
-function quote(text: string): string {
-  const characters = Array.from(JSON.stringify(text));
-  return characters.length <= 40
-    ? characters.join("")
-    : characters.slice(0, 39).join("") + "…";
 }
 
 /** `name at ip` (or just the address when the name is unknown). */

@@ -65,7 +65,12 @@ import {
   splitEvent,
 } from "./control.ts";
 import { getLogger, LogBudget } from "./log.ts";
-import { type Address, formatAddress, SessionError } from "./session.ts";
+import {
+  type Address,
+  formatAddress,
+  sameAddress,
+  SessionError,
+} from "./session.ts";
 
 const log = getLogger(["daemon", "client"]);
 
@@ -213,10 +218,6 @@ interface Connection {
   /** Acknowledged parts of an event whose last part is not acknowledged yet. */
   parts: ControlEvent[];
   replies: Map<number, Reply>;
-}
-
-function sameAddress(a: Address, b: Address): boolean {
-  return a.hostname === b.hostname && a.port === b.port;
 }
 
 /**

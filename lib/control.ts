@@ -373,7 +373,11 @@ const QUOTE_LIMIT = 40;
  * characters with an ellipsis: an error reply must stay small whatever the
  * client sent.
  */
-function quote(value: unknown): string {
+/**
+ * A value as JSON, cut to {@linkcode QUOTE_LIMIT} characters with `…`, for
+ * messages that quote what someone sent (never over one datagram).
+ */
+export function quote(value: unknown): string {
   const json = JSON.stringify(value) ?? String(value);
   const characters = Array.from(json);
   return characters.length <= QUOTE_LIMIT

@@ -30,6 +30,7 @@ import { getLogger, LogBudget } from "./log.ts";
 import {
   type Address,
   formatAddress,
+  sameAddress,
   Session,
   SessionError,
   type SessionEvent,
@@ -354,7 +355,7 @@ export class DaemonCore {
     const peer = this.session.status().peer;
     const invitation = this.session.phase === "inviting" &&
       datagram.type === Type.CONTROL && datagram.op === Op.SYN &&
-      peer?.hostname === to.hostname && peer.port === to.port;
+      sameAddress(peer, to);
     if (invitation) {
       log.warning(
         "Sending the invitation to {to} failed: {error}; given up, the client is told no-answer",

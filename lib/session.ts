@@ -40,7 +40,8 @@ export function formatAddress(address: Address): string {
   return `${address.hostname}:${address.port}`;
 }
 
-function sameAddress(a: Address | undefined, b: Address): boolean {
+/** Whether two addresses are the same IP and port (`a` may be absent). */
+export function sameAddress(a: Address | undefined, b: Address): boolean {
   return a !== undefined && a.hostname === b.hostname && a.port === b.port;
 }
 
