@@ -385,15 +385,29 @@ export function quote(value: unknown): string {
     : characters.slice(0, QUOTE_LIMIT - 1).join("") + "…";
 }
 
-function parseJson(bytes: Uint8Array): Record<string, unknown> {
+/** Who parses: the daemon reads requests, the client reads daemon messages. */
+type Reader = { what: "request"; self: "this daemon" } | {
+  what: "daemon message";
+  self: "this client";
+};
+
+const DAEMON_READS: Reader = { what: "request", self: "this daemon" };
+const CLIENT_READS: Reader = { what: "daemon message", self: "this client" };
+
+function parseJson(
+  bytes: Uint8Array,
+  reader: Reader,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(bytes));
   } catch {
-    throw new ControlError("Malformed request: not a JSON object in UTF-8");
+    throw new ControlError(
+      `Malformed ${reader.what}: not a JSON object in UTF-8`,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ControlError("Malformed request: not a JSON object");
+    throw new ControlError(`Malformed ${reader.what}: not a JSON object`);
   }
   return value as Record<string, unknown>;
 }
@@ -402,12 +416,16 @@ function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
-function checkVersion(message: Record<string, unknown>, id: number | null) {
+function checkVersion(
+  message: Record<string, unknown>,
+  reader: Reader,
+  id: number | null,
+) {
   if (message.v !== CONTROL_VERSION) {
     throw new ControlError(
       `Unsupported protocol version ${
         quote(message.v)
-      }: this daemon speaks version ${CONTROL_VERSION}`,
+      }: ${reader.self} speaks version ${CONTROL_VERSION}`,
       id,
     );
   }
@@ -420,9 +438,9 @@ function checkVersion(message: Record<string, unknown>, id: number | null) {
  * could be read.
  */
 export function parseClientMessage(bytes: Uint8Array): ClientMessage {
-  const m = parseJson(bytes);
+  const m = parseJson(bytes, DAEMON_READS);
   const id = isCount(m.id) ? m.id : null;
-  checkVersion(m, id);
+  checkVersion(m, DAEMON_READS, id);
   if (!("id" in m) && "ack" in m) {
     if (isCount(m.ack)) return { v: CONTROL_VERSION, ack: m.ack };
     throw new ControlError(
@@ -526,8 +544,8 @@ function eventProblem(event: Record<string, unknown>): string | undefined {
  * @throws {ControlError} for anything malformed.
  */
 export function parseDaemonMessage(bytes: Uint8Array): DaemonMessage {
-  const m = parseJson(bytes);
-  checkVersion(m, null);
+  const m = parseJson(bytes, CLIENT_READS);
+  checkVersion(m, CLIENT_READS, null);
   if (isCount(m.ev) && typeof m.event === "object" && m.event !== null) {
     const problem = eventProblem(m.event as Record<string, unknown>);
     if (problem !== undefined) {

@@ -13,6 +13,7 @@ import {
   ok,
   rejects,
   strictEqual,
+  throws,
 } from "node:assert/strict";
 import {
   type Ask,
@@ -37,6 +38,7 @@ import {
   KEEPALIVE_MS,
   MAX_CONTROL_DATAGRAM,
   parseClientMessage,
+  parseDaemonMessage,
   type Reply,
   type Request,
   REQUEST_ATTEMPTS,
@@ -2234,4 +2236,15 @@ Deno.test("mod.ts client: a message line read as an answer after the chat ended 
     await client.finish();
     await daemon.close();
   }
+});
+
+Deno.test("control: what the client cannot read is named as a daemon message, and the version as this client's", () => {
+  throws(
+    () => parseDaemonMessage(new TextEncoder().encode("nonsense")),
+    /^ControlError: Malformed daemon message: not a JSON object in UTF-8$/,
+  );
+  throws(
+    () => parseDaemonMessage(encodeControl({ v: 2, re: 1, ok: true } as never)),
+    /this client speaks version 1/,
+  );
 });
