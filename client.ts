@@ -299,8 +299,6 @@ class ClientApp {
   #ui: Ui;
   /** Scripted mode: lines wait here until the flow asks for input. */
   #queue: InputItem[] = [];
-  /** Scripted mode: the end of input is in {@linkcode #queue}. */
-  #inputEnded = false;
   #exit = Promise.withResolvers<number>();
   #finished = false;
   #interrupts = 0;
@@ -340,7 +338,6 @@ class ClientApp {
   /** Scripted mode: a line (or the end of input) arrived; it waits its turn. */
   enqueue(item: InputItem): void {
     this.#queue.push(item);
-    if (item === null) this.#inputEnded = true;
     this.#pump();
   }
 
@@ -422,7 +419,8 @@ class ClientApp {
    */
   #nextInput(): InputItem | undefined {
     if (this.#queue.length === 0) return undefined;
-    if (this.#inputEnded && this.#flow.waitingForInvitation) {
+    const inputEnded = this.#queue.at(-1) === null;
+    if (inputEnded && this.#flow.waitingForInvitation) {
       this.#queue = [];
       return null;
     }
