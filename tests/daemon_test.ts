@@ -1800,8 +1800,18 @@ Deno.test("daemon: SIGTERM right after the listening line is a clean stop (exit 
   }
 });
 
-Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§6.1)", async () => {
-  const ip = "127.0.77.36";
+/**
+ * A daemon subprocess at `ip` (auto-accepting) with alice's client connected
+ * and a raw peer at `peerIp` in an established chat with it; `body` runs
+ * with them, then everything is stopped and closed.
+ */
+async function withChattingDaemon(
+  ip: string,
+  peerIp: string,
+  body: (
+    chat: { daemon: Proc; peer: TestSocket; client: TestClient },
+  ) => Promise<void>,
+): Promise<void> {
   const daemon = await spawnDaemon([
     ip,
     "--port",
@@ -1810,7 +1820,7 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     String(CLIENT_PORT),
     "--auto-accept",
   ]);
-  const peer = new TestSocket("127.0.77.37");
+  const peer = new TestSocket(peerIp);
   const client = new TestClient(
     new TestSocket(ip),
     { hostname: ip, port: CLIENT_PORT },
@@ -1822,10 +1832,7 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
     await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
     await client.event("chat-started");
-    daemon.kill("SIGTERM");
-    deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
-    await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
-    await client.event("daemon-stopping");
+    await body({ daemon, peer, client });
     const status = await daemon.exit();
     strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
   } finally {
@@ -1833,55 +1840,50 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     await peer.close();
     await client.socket.close();
   }
+}
+
+Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§6.1)", async () => {
+  await withChattingDaemon(
+    "127.0.77.36",
+    "127.0.77.37",
+    async ({ daemon, peer, client }) => {
+      const daemonPeer = { hostname: "127.0.77.36", port: PEER_PORT };
+      daemon.kill("SIGTERM");
+      deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
+      await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
+      await client.event("daemon-stopping");
+    },
+  );
 });
 
 Deno.test("daemon: SIGTERM with a message unacknowledged sends FIN at once and reports the message undelivered (§5.5, §6.1)", async () => {
-  const ip = "127.0.85.1";
-  const daemon = await spawnDaemon([
-    ip,
-    "--port",
-    String(PEER_PORT),
-    "--client-port",
-    String(CLIENT_PORT),
-    "--auto-accept",
-  ]);
-  const peer = new TestSocket("127.0.85.2");
-  const client = new TestClient(
-    new TestSocket(ip),
-    { hostname: ip, port: CLIENT_PORT },
+  await withChattingDaemon(
+    "127.0.85.1",
+    "127.0.85.2",
+    async ({ daemon, peer, client }) => {
+      await client.request({ cmd: "send", text: "are you there?" });
+      deepStrictEqual(
+        (await peer.nextDatagram()).text,
+        "CHAT 0 are you there?",
+      );
+      // Bob never ACKs it; alice's daemon is stopped.
+      daemon.kill("SIGTERM");
+      ok((await peer.nextDatagram(1000)).text.startsWith("FIN "));
+      await client.event("daemon-stopping");
+      const closed = client.events.findIndex((e) => e.type === "chat-closed");
+      deepStrictEqual(client.events.slice(closed), [
+        {
+          type: "chat-closed",
+          ip: "127.0.85.2",
+          port: peer.address.port,
+          name: "bob",
+          undelivered: 1,
+        },
+        { type: "undelivered", id: 1, text: "are you there?" },
+        { type: "daemon-stopping" },
+      ]);
+    },
   );
-  const daemonPeer = { hostname: ip, port: PEER_PORT };
-  try {
-    await client.request({ cmd: "connect", name: "alice" });
-    await peer.send(control(Op.SYN, 0, "bob"), daemonPeer);
-    deepStrictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
-    await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
-    await client.event("chat-started");
-    await client.request({ cmd: "send", text: "are you there?" });
-    deepStrictEqual((await peer.nextDatagram()).text, "CHAT 0 are you there?");
-    // Bob never ACKs it; alice's daemon is stopped.
-    daemon.kill("SIGTERM");
-    ok((await peer.nextDatagram(1000)).text.startsWith("FIN "));
-    await client.event("daemon-stopping");
-    const closed = client.events.findIndex((e) => e.type === "chat-closed");
-    deepStrictEqual(client.events.slice(closed), [
-      {
-        type: "chat-closed",
-        ip: "127.0.85.2",
-        port: peer.address.port,
-        name: "bob",
-        undelivered: 1,
-      },
-      { type: "undelivered", id: 1, text: "are you there?" },
-      { type: "daemon-stopping" },
-    ]);
-    const status = await daemon.exit();
-    strictEqual(status.code, 0, daemon.lines.stderr.join("\n"));
-  } finally {
-    await daemon.stop("SIGKILL");
-    await peer.close();
-    await client.socket.close();
-  }
 });
 
 Deno.test("daemon: a max-size chat datagram of bytes ≥ 0x80 reaches the client whole, and the next message is not stuck behind it (§9)", async () => {
