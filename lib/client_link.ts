@@ -10,7 +10,7 @@
  * The rules (message shapes in `lib/control.ts`, prose in docs/PROTOCOL.md):
  * - Only addresses of this machine may talk to it: 127.0.0.0/8 and the
  *   daemon's own IP (SPEC §7.2). Anything else is dropped and logged, at
- *   most once a minute ({@linkcode STRANGER_LOG_BUDGET}).
+ *   most once a minute.
  * - One client at a time, identified by its source address and port. A
  *   `connect` from another address while the slot is held is refused with an
  *   error naming the holder; a `connect` from the holder's address with a new
@@ -64,7 +64,7 @@ import {
   type Reply,
   splitEvent,
 } from "./control.ts";
-import { getLogger, LogBudget } from "./log.ts";
+import { getLogger, LogBudget, ONCE_A_MINUTE } from "./log.ts";
 import {
   type Address,
   formatAddress,
@@ -124,24 +124,6 @@ export interface ClientLinkOptions {
   /** Replies remembered for answering duplicate request ids; default 64. */
   replyCacheSize: number;
 }
-
-/**
- * How often a datagram from another machine on the client port is logged:
- * the first, then at most one a minute, which tells how many were dropped
- * without a line meanwhile (SPEC §7.3: a remote sender must not flood the
- * log).
- */
-export const STRANGER_LOG_BUDGET: Readonly<
-  { burst: number; perMinute: number }
-> = Object.freeze({ burst: 1, perMinute: 1 });
-
-/**
- * How often dropping an event at the hard bound (`maxEvents`) is logged:
- * the first, then at most one a minute, with the count of the others.
- */
-export const DROPPED_LOG_BUDGET: Readonly<
-  { burst: number; perMinute: number }
-> = Object.freeze({ burst: 1, perMinute: 1 });
 
 /** The defaults of {@linkcode ClientLinkOptions} (all but `ownIp`). */
 export const DEFAULT_LINK_OPTIONS: Readonly<Omit<ClientLinkOptions, "ownIp">> =
@@ -249,8 +231,8 @@ export class ClientLink {
   #transmits: LinkTransmit[] = [];
   /** While a command runs, new events wait until its reply is out. */
   #running = false;
-  #strangerLogs = new LogBudget(STRANGER_LOG_BUDGET);
-  #droppedLogs = new LogBudget(DROPPED_LOG_BUDGET);
+  #strangerLogs = new LogBudget(ONCE_A_MINUTE);
+  #droppedLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates a link with no client; `options` override {@linkcode DEFAULT_LINK_OPTIONS}. */
   constructor(
@@ -315,16 +297,12 @@ export class ClientLink {
   /** A datagram arrived on the client port from `from` at time `now`. */
   receive(bytes: Uint8Array, from: Address, now: number): void {
     if (!isLocalAddress(from.hostname, this.#options.ownIp)) {
-      const unlogged = this.#strangerLogs.take(now);
-      if (unlogged !== undefined) {
-        log.warning(
-          "Dropped a datagram on the client port from {from}: only this machine may use it (SPEC §7.2)" +
-            (unlogged > 0
-              ? "; {unlogged} more from other machines were dropped since the last such line"
-              : ""),
-          { from: formatAddress(from), ...(unlogged > 0 ? { unlogged } : {}) },
-        );
-      }
+      this.#strangerLogs.warning(log, now, {
+        message:
+          "Dropped a datagram on the client port from {from}: only this machine may use it (SPEC §7.2)",
+        properties: { from: formatAddress(from) },
+        heldBack: "more from other machines were dropped",
+      });
       return;
     }
     this.#expire(now);
@@ -657,27 +635,22 @@ export class ClientLink {
   /**
    * The last resort of the hard bound (SPEC §7.3): `event` is dropped and
    * logged as a warning — the first, then at most one line a minute, which
-   * counts the others ({@linkcode DROPPED_LOG_BUDGET}).
+   * counts the others.
    */
   #drop(event: ControlEvent, now: number): void {
-    const unlogged = this.#droppedLogs.take(now);
-    if (unlogged === undefined) return;
     const c = this.#connection;
-    log.warning(
-      (c === undefined
+    this.#droppedLogs.warning(log, now, {
+      message: (c === undefined
         ? "No client connected and {max} events kept"
         : "The client at {client} has {max} events unacknowledged") +
-        ": dropped a new {type} event" +
-        (unlogged > 0
-          ? "; {unlogged} more were dropped since the last such line"
-          : ""),
-      {
+        ": dropped a new {type} event",
+      properties: {
         max: this.#options.maxEvents,
         type: event.type,
         ...(c === undefined ? {} : { client: formatAddress(c.address) }),
-        ...(unlogged > 0 ? { unlogged } : {}),
       },
-    );
+      heldBack: "more were dropped",
+    });
   }
 
   #sendEvent(to: Address, entry: QueuedEvent): void {

@@ -26,7 +26,7 @@ import {
   type CommandResult,
   type LinkTransmit,
 } from "./client_link.ts";
-import { getLogger, LogBudget } from "./log.ts";
+import { getLogger, LogBudget, ONCE_A_MINUTE } from "./log.ts";
 import {
   type Address,
   formatAddress,
@@ -54,14 +54,6 @@ export const STOP_GRACE_MS = 500;
  */
 export const EVENT_LOG_BUDGET: Readonly<{ burst: number; perMinute: number }> =
   Object.freeze({ burst: 30, perMinute: 30 });
-
-/**
- * How often a failed send to another daemon is logged: the first, then at
- * most one a minute, which tells how many failed without a line meanwhile.
- */
-export const SEND_FAILURE_LOG_BUDGET: Readonly<
-  { burst: number; perMinute: number }
-> = Object.freeze({ burst: 1, perMinute: 1 });
 
 /** A datagram to another daemon that could not be sent. */
 export interface SendFailure {
@@ -240,7 +232,7 @@ export class DaemonCore {
   #stopDeadline: number | undefined;
   #actions: DaemonAction[] = [];
   #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
-  #sendFailureLogs = new LogBudget(SEND_FAILURE_LOG_BUDGET);
+  #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -340,7 +332,7 @@ export class DaemonCore {
    * up at once, as when the invitation limit passes (SPEC §4.6) — withdrawn
    * with one FIN and `no-answer` for the client — rather than retried in
    * silence until the limit. Any other failure is logged, within
-   * {@linkcode SEND_FAILURE_LOG_BUDGET}: retransmission and max retries
+   * at most once a minute: retransmission and max retries
    * already tell the user when a peer cannot be reached (SPEC §5.5).
    */
   peerSendFailed(failure: SendFailure, now: number): void {
@@ -371,19 +363,11 @@ export class DaemonCore {
       this.#collect();
       return;
     }
-    const unlogged = this.#sendFailureLogs.take(now);
-    if (unlogged === undefined) return;
-    log.warning(
-      "Sending to {to} failed: {error}" +
-        (unlogged > 0
-          ? "; {unlogged} more sends failed since the last such line"
-          : ""),
-      {
-        to: formatAddress(to),
-        error,
-        ...(unlogged > 0 ? { unlogged } : {}),
-      },
-    );
+    this.#sendFailureLogs.warning(log, now, {
+      message: "Sending to {to} failed: {error}",
+      properties: { to: formatAddress(to), error },
+      heldBack: "more sends failed",
+    });
   }
 
   /**

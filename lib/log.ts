@@ -202,6 +202,22 @@ export interface LogBudgetOptions {
   perMinute: number;
 }
 
+/** The first line, then at most one a minute. */
+export const ONCE_A_MINUTE: Readonly<LogBudgetOptions> = Object.freeze({
+  burst: 1,
+  perMinute: 1,
+});
+
+/** What {@linkcode LogBudget.warning} writes. */
+export interface BudgetedWarning {
+  /** The message template. */
+  message: string;
+  /** Its properties. */
+  properties: LogProperties;
+  /** What the held-back lines were, e.g. `more sends failed`. */
+  heldBack: string;
+}
+
 /**
  * A token bucket for log lines that other machines can trigger, so that a
  * flood of datagrams cannot flood the log (SPEC §7.3). Sans-I/O: the caller
@@ -250,6 +266,24 @@ export class LogBudget {
     const withheld = this.#withheld;
     this.#withheld = 0;
     return withheld;
+  }
+
+  /**
+   * Writes `warning` to `logger` at `now` if the budget allows, saying how
+   * many such lines were held back since the last one written.
+   */
+  warning(logger: SimpLogger, now: number, warning: BudgetedWarning): void {
+    const unlogged = this.take(now);
+    if (unlogged === undefined) return;
+    const { message, properties, heldBack } = warning;
+    if (unlogged === 0) {
+      logger.warning(message, properties);
+    } else {
+      logger.warning(
+        `${message}; {unlogged} ${heldBack} since the last such line`,
+        { ...properties, unlogged },
+      );
+    }
   }
 }
 
