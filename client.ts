@@ -42,7 +42,7 @@ import {
 import { writeAll } from "./lib/_write.ts";
 import type { Command, ControlEvent, Reply } from "./lib/control.ts";
 import { type ChannelOptions, ControlChannel } from "./lib/control_channel.ts";
-import { CLEAR_LINE, LineEditor } from "./lib/line_editor.ts";
+import { CLEAR_LINE, LineEditor } from "./lib/user/line_editor.ts";
 import { getLogger } from "./lib/log.ts";
 
 export type { ClientOptions } from "./lib/cli.ts";

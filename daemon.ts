@@ -21,13 +21,13 @@ import {
   type Datagram,
   decodeDatagram,
   describeDatagram,
-} from "./lib/datagram.ts";
-import { type DaemonAction, DaemonCore } from "./lib/daemon_core.ts";
+} from "./lib/wire/datagram.ts";
+import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
 import { getLogger } from "./lib/log.ts";
-import type { Address } from "./lib/session.ts";
+import type { Address } from "./lib/peer/session.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
-export { STOP_GRACE_MS } from "./lib/daemon_core.ts";
+export { STOP_GRACE_MS } from "./lib/daemon/core.ts";
 
 const log = getLogger("daemon");
 const wireLog = getLogger("wire");

@@ -32,9 +32,9 @@ import { setupLogging } from "./lib/log.ts";
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
 // protocol, and the daemon and client as functions.
 
-export * from "./lib/datagram.ts";
-export * from "./lib/stop_and_wait.ts";
-export * from "./lib/session.ts";
+export * from "./lib/wire/datagram.ts";
+export * from "./lib/peer/stop_and_wait.ts";
+export * from "./lib/peer/session.ts";
 export * from "./lib/control.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
 export { runClient } from "./client.ts";

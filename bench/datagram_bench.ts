@@ -9,7 +9,7 @@ import {
   encodeDatagram,
   Op,
   Type,
-} from "../lib/datagram.ts";
+} from "../lib/wire/datagram.ts";
 
 const MESSAGE = "The quick brown fox jumps over the lazy dog. ".repeat(3)
   .slice(0, 100);

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of the protocol engine (lib/session.ts): one chat message
+ * Benchmarks of the protocol engine (lib/peer/session.ts): one chat message
  * through two engines wired back to back — send, the chat datagram encoded,
  * decoded and ACKed, the ACK encoded, decoded and released — against the
  * codec work alone for the same two datagrams, so the engine's own cost
@@ -9,8 +9,13 @@
  */
 
 import { SIMP_PORT } from "../lib/control.ts";
-import { decodeDatagram, encodeDatagram, Op, Type } from "../lib/datagram.ts";
-import { type Action, type Address, Session } from "../lib/session.ts";
+import {
+  decodeDatagram,
+  encodeDatagram,
+  Op,
+  Type,
+} from "../lib/wire/datagram.ts";
+import { type Action, type Address, Session } from "../lib/peer/session.ts";
 
 const A: Address = { hostname: "127.0.77.1", port: SIMP_PORT };
 const B: Address = { hostname: "127.0.77.2", port: SIMP_PORT };

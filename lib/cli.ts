@@ -10,7 +10,7 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CLIENT_PORT, isIPv4, SIMP_PORT, specialAddress } from "./control.ts";
-import { checkUserName } from "./datagram.ts";
+import { checkUserName } from "./wire/datagram.ts";
 import {
   isLogFormat,
   isLogLevel,

@@ -44,7 +44,7 @@ import {
   SIMP_PORT,
   specialAddress,
 } from "./control.ts";
-import { checkText, checkUserName } from "./datagram.ts";
+import { checkText, checkUserName } from "./wire/datagram.ts";
 
 export type { Command, ControlEvent, Reply } from "./control.ts";
 

@@ -4,7 +4,7 @@
  * queue. It takes datagrams from the client port and the clock, runs
  * commands through a {@linkcode CommandHandler}, and produces the datagrams
  * to send back and the time it wants to be woken. It never touches a socket
- * or a timer; `lib/daemon_core.ts` connects it to the protocol engine and
+ * or a timer; `lib/daemon/core.ts` connects it to the protocol engine and
  * `daemon.ts` to the network.
  *
  * The rules (message shapes in `lib/control.ts`, prose in docs/PROTOCOL.md):
@@ -70,7 +70,7 @@ import {
   formatAddress,
   sameAddress,
   SessionError,
-} from "./session.ts";
+} from "./peer/session.ts";
 
 const log = getLogger(["daemon", "client"]);
 

@@ -24,8 +24,8 @@
  * @module
  */
 
-import { checkText, checkUserName } from "./datagram.ts";
-import type { Phase } from "./session.ts";
+import { checkText, checkUserName } from "./wire/datagram.ts";
+import type { Phase } from "./peer/session.ts";
 
 /** The protocol version this build speaks. */
 export const CONTROL_VERSION = 1;

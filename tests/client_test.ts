@@ -52,10 +52,10 @@ import {
   MAX_PAYLOAD,
   Op,
   Type,
-} from "../lib/datagram.ts";
-import { DaemonCore } from "../lib/daemon_core.ts";
+} from "../lib/wire/datagram.ts";
+import { DaemonCore } from "../lib/daemon/core.ts";
 import { control } from "./support/datagrams.ts";
-import { LineEditor, visibleLength } from "../lib/line_editor.ts";
+import { LineEditor, visibleLength } from "../lib/user/line_editor.ts";
 import {
   DaemonLink,
   DaemonUnreachableError,

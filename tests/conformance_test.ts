@@ -4,7 +4,7 @@
  * SPEC.md only (section numbers cited as §N).
  *
  * The datagrams are built and read by a small codec written here from the
- * table of §2; it deliberately does not use `lib/datagram.ts`, so that these
+ * table of §2; it deliberately does not use `lib/wire/datagram.ts`, so that these
  * tests cross-check the project's codec. The daemon's user is driven through
  * its client port with the JSON control protocol of `docs/PROTOCOL.md`.
  *

@@ -28,7 +28,7 @@ import {
   MAX_PAYLOAD,
   Op,
   type Seq,
-} from "../lib/datagram.ts";
+} from "../lib/wire/datagram.ts";
 import {
   ClientLink,
   type CommandResult,
@@ -40,8 +40,8 @@ import {
   type DaemonAction,
   DaemonCore,
   EVENT_LOG_BUDGET,
-} from "../lib/daemon_core.ts";
-import type { Address } from "../lib/session.ts";
+} from "../lib/daemon/core.ts";
+import type { Address } from "../lib/peer/session.ts";
 import type { Command } from "../lib/control.ts";
 import { ControlChannel } from "../lib/control_channel.ts";
 import { runDaemon } from "../daemon.ts";

@@ -17,7 +17,11 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import fc from "fast-check";
-import { Session, SessionError, type Undelivered } from "../../lib/session.ts";
+import {
+  Session,
+  SessionError,
+  type Undelivered,
+} from "../../lib/peer/session.ts";
 import {
   Prng,
   type RunResult,

@@ -1,13 +1,13 @@
 /**
  * SIMP datagrams for the rule tests of the engine and the daemon
- * (tests/session_test.ts, tests/daemon_test.ts): built with, and described
- * from, the project's own codec (lib/datagram.ts). The conformance tests
+ * (tests/peer/session_test.ts, tests/daemon_test.ts): built with, and described
+ * from, the project's own codec (lib/wire/datagram.ts). The conformance tests
  * (tests/conformance_test.ts) do not use these: they have an independent
  * codec on purpose, to cross-check this one.
  *
  * @example
  * ```ts
- * import { decodeDatagram, Op } from "../../lib/datagram.ts";
+ * import { decodeDatagram, Op } from "../../lib/wire/datagram.ts";
  * import { control, summary } from "./datagrams.ts";
  * const synAck = decodeDatagram(control(Op.SYN_ACK, 0, "bob"));
  * console.log(summary(synAck)); // SYN+ACK 0 bob
@@ -24,7 +24,7 @@ import {
   opName,
   type Seq,
   Type,
-} from "../../lib/datagram.ts";
+} from "../../lib/wire/datagram.ts";
 
 /** The encoded control datagram `op` (ERR, SYN, ACK, SYN_ACK or FIN). */
 export function control(

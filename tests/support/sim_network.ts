@@ -17,7 +17,7 @@
  *
  * @example
  * ```ts
- * import { Session } from "../../lib/session.ts";
+ * import { Session } from "../../lib/peer/session.ts";
  * import { SimNetwork } from "./sim_network.ts";
  * const net = new SimNetwork({ seed: 1, impairments: { loss: 0.1, delay: 20 } });
  * const alice = net.addNode(new Session({ userName: "alice" }));
@@ -29,14 +29,14 @@
  * @module
  */
 
-import { opName } from "../../lib/datagram.ts";
+import { opName } from "../../lib/wire/datagram.ts";
 import {
   type Action,
   type Address,
   formatAddress,
   type Session,
   type SessionEvent,
-} from "../../lib/session.ts";
+} from "../../lib/peer/session.ts";
 
 // ------------------------------------------------------------------- PRNG
 

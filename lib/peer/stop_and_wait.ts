@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Seq } from "./datagram.ts";
+import type { Seq } from "../wire/datagram.ts";
 
 /** Options of the {@linkcode RttEstimator}. */
 export interface RttOptions {

@@ -18,15 +18,15 @@ import {
   type ControlEvent,
   type DaemonState,
   SIMP_PORT,
-} from "./control.ts";
-import { type Datagram, Op, Type } from "./datagram.ts";
+} from "../control.ts";
+import { type Datagram, Op, Type } from "../wire/datagram.ts";
 import {
   ClientLink,
   type ClientLinkOptions,
   type CommandResult,
   type LinkTransmit,
-} from "./client_link.ts";
-import { getLogger, LogBudget, ONCE_A_MINUTE } from "./log.ts";
+} from "../client_link.ts";
+import { getLogger, LogBudget, ONCE_A_MINUTE } from "../log.ts";
 import {
   type Address,
   formatAddress,
@@ -35,7 +35,7 @@ import {
   SessionError,
   type SessionEvent,
   type SessionOptions,
-} from "./session.ts";
+} from "../peer/session.ts";
 
 const log = getLogger("daemon");
 
@@ -211,7 +211,7 @@ function withErrorCode(error: unknown): unknown {
  *
  * @example
  * ```ts
- * import { DaemonCore } from "./daemon_core.ts";
+ * import { DaemonCore } from "./core.ts";
  * const core = new DaemonCore({ ip: "127.0.0.1", port: 7777 });
  * core.receiveClient(
  *   new TextEncoder().encode('{"v":1,"id":1,"cmd":"connect","name":"alice"}'),

@@ -21,7 +21,7 @@ import {
   MAX_PAYLOAD,
   Op,
   Type,
-} from "../lib/datagram.ts";
+} from "../../lib/wire/datagram.ts";
 
 /** Hex digits (whitespace ignored) to bytes. */
 function hex(text: string): Uint8Array {

@@ -42,15 +42,15 @@ import {
   scenarioArbitrary,
   type ScenarioLimits,
   Tally,
-} from "./support/chat_scenario.ts";
-import type { SimNode, TimedEvent } from "./support/sim_network.ts";
+} from "../support/chat_scenario.ts";
+import type { SimNode, TimedEvent } from "../support/sim_network.ts";
 import {
   flipBits,
   internetChecksum,
   Prng,
   udpChecksum,
   udpChecksumAccepts,
-} from "./support/sim_network.ts";
+} from "../support/sim_network.ts";
 
 /**
  * Runs per property. One run (two users, up to 25 messages each) takes

@@ -2,7 +2,7 @@
 // `now` below is a number of milliseconds that the test chooses.
 
 import assert from "node:assert/strict";
-import { BUSY_TEXT, type Datagram, Op } from "../lib/datagram.ts";
+import { BUSY_TEXT, type Datagram, Op } from "../../lib/wire/datagram.ts";
 import {
   type Action,
   type Address,
@@ -10,8 +10,8 @@ import {
   type SessionConfig,
   SessionError,
   type SessionEvent,
-} from "../lib/session.ts";
-import { chat, control, summary } from "./support/datagrams.ts";
+} from "../../lib/peer/session.ts";
+import { chat, control, summary } from "../support/datagrams.ts";
 
 const A: Address = { hostname: "127.0.77.1", port: 7777 };
 const B: Address = { hostname: "127.0.77.2", port: 7777 };

@@ -20,7 +20,7 @@ import {
   opName,
   type Seq,
   Type,
-} from "./datagram.ts";
+} from "../wire/datagram.ts";
 import {
   RttEstimator,
   StopAndWaitReceiver,
