@@ -1,27 +1,19 @@
 /**
  * The simp client (SPEC §8, §9): the thin I/O shell around
- * {@linkcode ClientFlow} (what to ask and show) and {@linkcode ControlChannel}
- * (the reliable client–daemon protocol). It owns the UDP socket to the
- * daemon, the timers and the terminal.
+ * {@linkcode ClientCore}, which decides everything. This file owns the TCP
+ * connection to the daemon, the timer, stdin/stdout, the terminal and the
+ * signals, and moves events into the core and its actions out.
  *
- * Two presentations of the same flow:
+ * Two presentations of the same core:
  *
  * - **Scripted** (stdin is not a terminal, or `--json`): answers are read
  *   line by line, and every event and question is printed as one line on
- *   stdout — {@linkcode renderText} (`bob: hello`, `delivered #1`,
+ *   stdout — `renderText` (`bob: hello`, `delivered #1`,
  *   `? menu: 1 = start a new chat, …`) or, with `--json`, one JSON object
- *   per line ({@linkcode renderJson}; the shapes are {@linkcode Output}). A
- *   line is read only when the flow asks for one (a prompt, or any time in a
- *   chat); while waiting for an invitation or an answer, the lines already
- *   written stay unread — except a `q` line, which quits at any point. The
- *   end of input quits once the lines before it are read — while waiting
- *   for invitations at once, even behind unread lines — and in a chat only
- *   when every message sent has an outcome: exit code 1 (after a line such
- *   as `3 of 200 messages not delivered`) when any was not sent or not
- *   delivered. No message line is dropped because the daemon's send queue
- *   is full: it waits and is sent again (a `q` line after it quits once it
- *   is handed over). An invalid answer to a question is fatal (exit code
- *   1): a script that got out of step stops.
+ *   per line (`renderJson`; the shapes are `Output` in
+ *   `lib/user/output.ts`). What the core does with each line (read only
+ *   when asked, `q` at any point, the end of input) is documented on
+ *   {@linkcode ClientCore.input}.
  * - **Interactive** (stdin is a terminal): raw mode and a small line editor;
  *   messages and news appear above the input line while the user types.
  *   Colours unless `NO_COLOR` is set.
@@ -30,418 +22,268 @@
  */
 
 import type { ClientOptions } from "./lib/cli.ts";
+import { isThisMachine } from "./lib/address.ts";
+import { LineSplitter } from "./lib/link/lines.ts";
 import {
-  type Ask,
-  ClientFlow,
-  type Output,
-  printable,
+  type ClientAction,
+  ClientCore,
+  type UnreachableCause,
+} from "./lib/user/client_core.ts";
+import type { Ask, Output } from "./lib/user/output.ts";
+import {
   renderJson,
   renderText,
-  unreachableMessage,
-} from "./lib/client_flow.ts";
+  stderrLine,
+  style,
+  terminalLines,
+} from "./lib/user/render.ts";
 import { writeAll } from "./lib/_write.ts";
-import type { Command, ControlEvent, Reply } from "./lib/control.ts";
-import { type ChannelOptions, ControlChannel } from "./lib/control_channel.ts";
 import { CLEAR_LINE, LineEditor } from "./lib/user/line_editor.ts";
 import { getLogger } from "./lib/log.ts";
 
 export type { ClientOptions } from "./lib/cli.ts";
-export type { LogFormat, LogLevel } from "./lib/log.ts";
-export type { Command, ControlEvent, Reply } from "./lib/control.ts";
 
 const log = getLogger("client");
 
-/** A request the daemon never answered (see {@linkcode DaemonLink.request}). */
-export class DaemonUnreachableError extends Error {
-  /** Creates the error; the message names the daemon and how to start it. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DaemonUnreachableError";
-  }
-}
-
-/** Callbacks of a {@linkcode DaemonLink}. */
-export interface LinkHandlers {
-  /** The daemon's next event, in order and once. */
-  onEvent?(event: ControlEvent, ev: number): void;
-  /** The daemon stopped answering; the link is stopped (close it). */
-  onUnreachable?(error: DaemonUnreachableError): void;
-  /** The daemon refused a keep-alive ping with `error`: this client lost its slot. */
-  onSlotLost?(error: string): void;
-}
-
-/** Options of {@linkcode DaemonLink.open}: the channel's and the handlers. */
-export type LinkOptions = Partial<ChannelOptions> & LinkHandlers;
-
-/**
- * The client's UDP link to its daemon: a {@linkcode ControlChannel} on a
- * socket, with its timer. Requests resolve to the daemon's reply; they are
- * retransmitted and, when the daemon never answers, rejected with
- * {@linkcode DaemonUnreachableError}. Close it when done.
- *
- * @example
- * ```ts ignore
- * import { DaemonLink } from "./client.ts";
- * const link = DaemonLink.open("127.0.0.1", 7778, {
- *   onEvent: (event) => console.log(event),
- * });
- * const reply = await link.request({ cmd: "connect", name: "alice" });
- * link.close();
- * ```
- */
-export class DaemonLink {
-  #conn: Deno.DatagramConn;
-  #ip: string;
-  #port: number;
-  #channel: ControlChannel;
-  #handlers: LinkHandlers;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
-  #pending = new Map<
-    number,
-    { resolve(reply: Reply): void; reject(error: Error): void }
-  >();
-  #receiving: Promise<void>;
-
-  private constructor(
-    conn: Deno.DatagramConn,
-    ip: string,
-    port: number,
-    options: LinkOptions,
-  ) {
-    this.#conn = conn;
-    this.#ip = ip;
-    this.#port = port;
-    const { onEvent, onUnreachable, onSlotLost, ...channel } = options;
-    this.#handlers = { onEvent, onUnreachable, onSlotLost };
-    this.#channel = new ControlChannel(channel);
-    this.#receiving = this.#receiveLoop();
-  }
-
-  /**
-   * Opens a socket for talking to the daemon at `ip:port`.
-   *
-   * @throws {Error} with a message for the user when no socket can be bound
-   * (e.g. `ip` is not an address of this machine).
-   */
-  static open(ip: string, port: number, options: LinkOptions = {}): DaemonLink {
-    let conn: Deno.DatagramConn;
-    try {
-      // From the daemon's own IP: it takes commands only from this machine.
-      conn = Deno.listenDatagram({ transport: "udp", hostname: ip, port: 0 });
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new Error(
-        `Cannot open a UDP socket on ${ip} (${why}): run the client on the daemon's machine, with the daemon's own IP address`,
-      );
-    }
-    return new DaemonLink(conn, ip, port, options);
-  }
-
-  /** The local address the link sends from. */
-  get localAddress(): Deno.NetAddr {
-    return this.#conn.addr as Deno.NetAddr;
-  }
-
-  /** The highest event number delivered so far. */
-  get delivered(): number {
-    return this.#channel.delivered;
-  }
-
-  /**
-   * Sends `command` (after the requests before it) and resolves to the
-   * daemon's reply.
-   *
-   * @throws {DaemonUnreachableError} when the daemon never answers.
-   */
-  request(command: Command): Promise<Reply> {
-    if (this.#closed || this.#channel.stopped) {
-      return Promise.reject(
-        new DaemonUnreachableError(unreachableMessage(this.#ip, this.#port)),
-      );
-    }
-    const { promise, resolve, reject } = Promise.withResolvers<Reply>();
-    const id = this.#channel.request(command, now());
-    this.#pending.set(id, { resolve, reject });
-    this.#run();
-    return promise;
-  }
-
-  /** Turns the keep-alive pings on or off (on once connected, SPEC §7.2). */
-  setKeepAlive(on: boolean): void {
-    this.#channel.setKeepAlive(on, now());
-    this.#run();
-  }
-
-  /** Closes the socket and stops the timer; pending requests are rejected. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#conn.close();
-    await this.#receiving;
-    for (const { reject } of this.#pending.values()) {
-      reject(new Error("Link to the daemon closed"));
-    }
-    this.#pending.clear();
-  }
-
-  async #receiveLoop(): Promise<void> {
-    while (!this.#closed) {
-      let bytes: Uint8Array;
-      let from: Deno.Addr;
-      try {
-        [bytes, from] = await this.#conn.receive();
-      } catch (error) {
-        if (this.#closed) return;
-        log.debug("Receiving from the daemon failed: {error}", { error });
-        continue;
-      }
-      const addr = from as Deno.NetAddr;
-      if (addr.hostname !== this.#ip || addr.port !== this.#port) {
-        log.debug("Ignored a datagram from {from}: not the daemon", {
-          from: `${addr.hostname}:${addr.port}`,
-        });
-        continue;
-      }
-      this.#channel.receive(bytes, now());
-      this.#run();
-    }
-  }
-
-  /** Carries out the channel's actions and arms the timer. */
-  #run(): void {
-    if (this.#closed) return;
-    for (const action of this.#channel.takeActions()) {
-      switch (action.type) {
-        case "transmit":
-          log.trace("→ daemon {message}", { message: action.message });
-          this.#conn.send(action.bytes, {
-            transport: "udp",
-            hostname: this.#ip,
-            port: this.#port,
-          }).catch((error) => {
-            if (!this.#closed) {
-              log.warning("Sending to the daemon failed: {error}", { error });
-            }
-          });
-          break;
-        case "reply": {
-          log.trace("← daemon {reply}", { reply: action.reply });
-          const pending = this.#pending.get(action.request.id);
-          this.#pending.delete(action.request.id);
-          pending?.resolve(action.reply);
-          break;
-        }
-        case "event":
-          log.trace("← daemon event {ev} {event}", {
-            ev: action.ev,
-            event: action.event,
-          });
-          this.#handlers.onEvent?.(action.event, action.ev);
-          break;
-        case "unreachable": {
-          const error = new DaemonUnreachableError(
-            unreachableMessage(this.#ip, this.#port),
-          );
-          for (const { reject } of this.#pending.values()) reject(error);
-          this.#pending.clear();
-          this.#handlers.onUnreachable?.(error);
-          break;
-        }
-        case "slot-lost":
-          this.#handlers.onSlotLost?.(action.error);
-          break;
-        case "malformed":
-          log.debug("From the daemon: {detail}", { detail: action.detail });
-          break;
-      }
-    }
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const next = this.#channel.nextTimeout();
-    if (next !== undefined && !this.#closed) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#channel.tick(now());
-        this.#run();
-      }, Math.max(0, next - now()));
-    }
-  }
-}
+/** Size of the buffer the daemon's bytes are read into (one, reused). */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Milliseconds on a monotonic clock. */
 function now(): number {
   return performance.now();
 }
 
-// ---------------------------------------------------------------- the shell
-
-/** Where the flow's output goes and where the user's lines come from. */
+/** Where the core's outputs go and where the user's lines come from. */
 interface Ui {
   /** Shows one output. */
   show(output: Output): void;
-  /** The flow now waits for `ask` (or for nothing). */
+  /** The core now waits for `ask` (or for nothing). */
   setAsk(ask: Ask | undefined): void;
-  /** Starts reading input; lines are handed to `app`. */
-  start(app: ClientApp): void;
+  /** Starts reading input for `shell`. */
+  start(shell: Shell): void;
   /** Restores the terminal and stops reading. */
   close(): void;
 }
 
-/** A line of input, or `null` for the end of input. */
-type InputItem = string | null;
-
-/** Ties the flow, the link and a UI together. */
-class ClientApp {
-  #flow: ClientFlow;
-  #link: DaemonLink;
+/** Moves events into the core and carries out its actions. */
+class Shell {
+  readonly core: ClientCore;
   #ui: Ui;
-  /** Scripted mode: lines wait here until the flow asks for input. */
-  #queue: InputItem[] = [];
+  #conn: Deno.TcpConn | undefined;
   #exit = Promise.withResolvers<number>();
   #finished = false;
-  #interrupts = 0;
+  /** Lines for the daemon not written yet (written once per tick). */
+  #outgoing: string[] = [];
+  #writing = false;
+  #flushQueued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt: number | undefined;
+  /** Resolves when the core wants input again (scripted mode). */
+  #inputWanted: PromiseWithResolvers<void> | undefined;
 
-  constructor(flow: ClientFlow, link: DaemonLink, ui: Ui) {
-    this.#flow = flow;
-    this.#link = link;
+  constructor(core: ClientCore, ui: Ui) {
+    this.core = core;
     this.#ui = ui;
   }
 
-  /** Runs until the flow ends; resolves to the exit code. */
-  run(): Promise<number> {
+  /** Connects and runs until the core exits; resolves to the exit code. */
+  async run(ip: string, port: number): Promise<number> {
     this.#ui.start(this);
-    this.#flow.start();
+    this.core.start(now());
     this.#pump();
-    return this.#exit.promise;
+    const cause = localProblem(ip);
+    if (cause !== undefined) {
+      this.core.unreachable(now(), cause);
+      this.#pump();
+    } else {
+      this.#connect(ip, port);
+    }
+    return await this.#exit.promise;
   }
 
-  /** The daemon sent an event. */
-  event(event: ControlEvent): void {
-    this.#flow.onEvent(event);
-    this.#pump();
+  /** Closes the connection (if open) and stops the timer. */
+  close(): void {
+    clearTimeout(this.#timer);
+    try {
+      this.#conn?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#conn = undefined;
   }
 
-  /** The daemon stopped answering. */
-  unreachable(): void {
-    this.#flow.onUnreachable();
-    this.#pump();
-  }
-
-  /** The daemon no longer counts this client as connected. */
-  slotLost(error: string): void {
-    this.#flow.onSlotLost(error);
-    this.#pump();
-  }
-
-  /** Scripted mode: a line (or the end of input) arrived; it waits its turn. */
-  enqueue(item: InputItem): void {
-    this.#queue.push(item);
-    this.#pump();
-  }
-
-  /**
-   * Interactive mode: the user entered `line`. Returns false when the flow
-   * refused it (it should stay in the input line).
-   */
-  submit(line: string): boolean {
-    if (this.#finished) return true;
-    const accepted = this.#flow.onLine(line);
-    this.#pump();
-    return accepted;
-  }
-
-  /** The end of input (scripted mode reads it through the queue). */
-  eof(): void {
-    if (this.#finished) return;
-    this.#flow.onEof();
+  /** Carries out the core's actions, then re-arms the timer. */
+  pump(): void {
     this.#pump();
   }
 
   /**
-   * Ctrl+C, Ctrl+D or a signal: quit at once (SPEC §8.4); a second one
-   * while quitting stops without waiting for the daemon (exit code 130).
+   * Scripted mode: resolves when the core wants more input (at once unless
+   * many lines wait unread).
    */
-  interrupt(): void {
-    if (this.#finished) return;
-    this.#interrupts++;
-    if (this.#interrupts > 1) {
-      this.#finish(130);
+  inputWanted(): Promise<void> {
+    if (this.core.wantsInput || this.#finished) return Promise.resolve();
+    this.#inputWanted ??= Promise.withResolvers<void>();
+    return this.#inputWanted.promise;
+  }
+
+  async #connect(ip: string, port: number): Promise<void> {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: ip, port, transport: "tcp" });
+    } catch (error) {
+      log.debug("Connecting to the daemon failed: {error}", { error });
+      this.core.unreachable(now());
+      this.#pump();
       return;
     }
-    this.#flow.quit();
+    if (this.#finished) {
+      conn.close();
+      return;
+    }
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // Not essential: only latency.
+    }
+    this.#conn = conn;
+    this.core.opened(now());
     this.#pump();
+    this.#readLoop(conn);
+  }
+
+  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const lines = new LineSplitter();
+    for (;;) {
+      let count: number | null;
+      try {
+        count = await conn.read(buffer);
+      } catch (error) {
+        if (this.#finished) return;
+        log.debug("Reading from the daemon failed: {error}", { error });
+        count = null;
+      }
+      if (this.#finished) return;
+      const items = count === null
+        ? lines.end()
+        : lines.push(buffer.subarray(0, count));
+      for (const item of items) this.core.receive(item, now());
+      if (count === null) {
+        this.core.closed(now());
+        this.#pump();
+        return;
+      }
+      this.#pump();
+      if (lines.failed) return; // the core has failed the link; exit follows
+    }
   }
 
   #pump(): void {
-    for (;;) {
+    if (this.#finished) return;
+    for (const action of this.core.takeActions()) {
+      this.#act(action);
       if (this.#finished) return;
-      const actions = this.#flow.takeActions();
-      if (actions.length === 0) {
-        const item = this.#nextInput();
-        if (item === undefined) break;
-        if (item === null) this.#flow.onEof();
-        else this.#flow.onLine(item);
-        continue;
-      }
-      for (const action of actions) {
-        switch (action.type) {
-          case "request": {
-            const command = action.command;
-            this.#link.request(command).then((reply) => {
-              if (this.#finished) return;
-              this.#flow.onReply(command, reply);
-              this.#pump();
-            }, () => {
-              // Reported once through unreachable(); nothing more to do here.
-            });
-            break;
-          }
-          case "output":
-            this.#ui.show(action.output);
-            break;
-          case "exit":
-            this.#finish(action.code);
-            return;
-        }
-      }
     }
-    this.#link.setKeepAlive(this.#flow.connected);
-    this.#ui.setAsk(this.#flow.ask);
+    if (this.#inputWanted !== undefined && this.core.wantsInput) {
+      this.#inputWanted.resolve();
+      this.#inputWanted = undefined;
+    }
+    this.#ui.setAsk(this.core.ask);
+    this.#arm();
   }
 
-  /**
-   * Scripted mode: the next queued line, if the flow is ready for it. A `q`
-   * line, or the end of input, quits even when the flow asks nothing; while
-   * it waits for an invitation (which may never come), the end of input
-   * quits even behind lines not read yet.
-   */
-  #nextInput(): InputItem | undefined {
-    if (this.#queue.length === 0) return undefined;
-    const inputEnded = this.#queue.at(-1) === null;
-    if (inputEnded && this.#flow.waitingForInvitation) {
-      this.#queue = [];
-      return null;
+  #act(action: ClientAction): void {
+    switch (action.type) {
+      case "write":
+        this.#outgoing.push(action.line);
+        if (!this.#flushQueued) {
+          this.#flushQueued = true;
+          queueMicrotask(() => this.#flush());
+        }
+        break;
+      case "output":
+        this.#ui.show(action.output);
+        break;
+      case "exit":
+        this.#finish(action.code);
+        break;
     }
-    const head = this.#queue[0];
-    const quits = head === null || head.trim() === "q";
-    if (this.#flow.ask === undefined && !quits) return undefined;
-    return this.#queue.shift();
+  }
+
+  /** Writes the lines of this tick in one go; the next tick's wait for it. */
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#outgoing.length > 0 && !this.#finished) {
+        const conn = this.#conn;
+        if (conn === undefined) return;
+        const bytes = new TextEncoder().encode(this.#outgoing.join(""));
+        this.#outgoing = [];
+        let written = 0;
+        while (written < bytes.length) {
+          written += await conn.write(bytes.subarray(written));
+        }
+      }
+    } catch (error) {
+      if (!this.#finished) {
+        log.debug("Writing to the daemon failed: {error}", { error });
+        this.core.closed(now());
+        this.#pump();
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Arms the timer for the core's next timeout, when it moved. */
+  #arm(): void {
+    const next = this.core.nextTimeout();
+    if (next === this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = next;
+    if (next === undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = undefined;
+      this.core.tick(now());
+      this.#pump();
+    }, Math.max(0, next - now()));
   }
 
   #finish(code: number): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#inputWanted?.resolve();
     this.#exit.resolve(code);
   }
+}
+
+/**
+ * Why the client cannot reach a daemon at `ip` from here, if it can tell
+ * without trying: the address is not one of this machine's (SPEC §7.2).
+ * Without permission to list the interfaces it cannot tell, and connecting
+ * will.
+ */
+function localProblem(ip: string): UnreachableCause | undefined {
+  if (ip.startsWith("127.")) return undefined;
+  let interfaces: Deno.NetworkInterfaceInfo[];
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch {
+    return undefined;
+  }
+  return isThisMachine(ip, interfaces) ? undefined : "not-this-machine";
 }
 
 /** Scripted mode: one line per output, answers read line by line. */
 class ScriptedUi implements Ui {
   #json: boolean;
-  #reader: ReadableStreamDefaultReader<string> | undefined;
-  #app: ClientApp | undefined;
+  #shell: Shell | undefined;
+  #reading = true;
   /** Writing to stdout failed once: the reader is gone. */
   #broken = false;
 
@@ -457,11 +299,15 @@ class ScriptedUi implements Ui {
       // Nobody reads our output any more: quit.
       log.debug("Writing to stdout failed: {error}", { error });
       this.#broken = true;
-      queueMicrotask(() => this.#app?.interrupt());
+      queueMicrotask(() => {
+        this.#shell?.core.interrupt(now());
+        this.#shell?.pump();
+      });
     }
-    if (output.type === "error" && output.fatal) {
+    const error = stderrLine(output);
+    if (error !== undefined) {
       try {
-        writeAll(Deno.stderr, `simp: ${output.message}\n`);
+        writeAll(Deno.stderr, error + "\n");
       } catch {
         // stderr is gone too; the exit code still tells.
       }
@@ -470,37 +316,41 @@ class ScriptedUi implements Ui {
 
   setAsk(): void {}
 
-  start(app: ClientApp): void {
-    this.#app = app;
-    this.#readLines(app);
+  start(shell: Shell): void {
+    this.#shell = shell;
+    this.#readLines(shell);
   }
 
   close(): void {
-    this.#reader?.cancel().catch(() => {});
+    this.#reading = false;
   }
 
-  async #readLines(app: ClientApp): Promise<void> {
-    const reader = Deno.stdin.readable
-      .pipeThrough(new TextDecoderStream())
-      .getReader();
-    this.#reader = reader;
+  async #readLines(shell: Shell): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const decoder = new TextDecoder();
     let rest = "";
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        rest += value;
-        let newline;
-        while ((newline = rest.indexOf("\n")) >= 0) {
-          app.enqueue(rest.slice(0, newline).replace(/\r$/, ""));
-          rest = rest.slice(newline + 1);
+      while (this.#reading) {
+        await shell.inputWanted();
+        if (!this.#reading || shell.core.done) return;
+        const count = await Deno.stdin.read(buffer);
+        if (count === null) break;
+        rest += decoder.decode(buffer.subarray(0, count), { stream: true });
+        const lines = rest.split("\n");
+        rest = lines.pop()!;
+        for (const line of lines) {
+          shell.core.input(line.replace(/\r$/, ""), now());
         }
+        shell.pump();
       }
     } catch (error) {
       log.debug("Reading stdin failed: {error}", { error });
     }
-    if (rest !== "") app.enqueue(rest.replace(/\r$/, ""));
-    app.enqueue(null);
+    if (!this.#reading) return;
+    rest += decoder.decode();
+    if (rest !== "") shell.core.input(rest.replace(/\r$/, ""), now());
+    shell.core.inputEnd(now());
+    shell.pump();
   }
 }
 
@@ -520,7 +370,7 @@ class TerminalUi implements Ui {
   #colour: boolean;
   #name = "";
   #raw = false;
-  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #reading = true;
 
   constructor(colour: boolean) {
     this.#colour = colour;
@@ -529,16 +379,17 @@ class TerminalUi implements Ui {
   /** Restores the terminal if the process dies of an uncaught error. */
   #onCrash = () => this.close();
 
-  start(app: ClientApp): void {
+  start(shell: Shell): void {
     Deno.stdin.setRaw(true);
     this.#raw = true;
     for (const type of ["error", "unhandledrejection", "unload"]) {
       globalThis.addEventListener(type, this.#onCrash);
     }
-    this.#readKeys(app);
+    this.#readKeys(shell);
   }
 
   close(): void {
+    this.#reading = false;
     if (!this.#raw) return;
     this.#raw = false;
     for (const type of ["error", "unhandledrejection", "unload"]) {
@@ -554,12 +405,16 @@ class TerminalUi implements Ui {
     } catch {
       // Nothing more to do.
     }
-    this.#reader?.cancel().catch(() => {});
   }
 
   show(output: Output): void {
     if (output.type === "connected") this.#name = output.name;
-    const lines = this.#lines(output);
+    const lines = terminalLines(output, {
+      name: this.#name,
+      colour: this.#colour,
+    });
+    const error = stderrLine(output);
+    if (error !== undefined && lines.length === 0) lines.push(error);
     if (lines.length === 0) return;
     this.#write(
       CLEAR_LINE + lines.map((line) => line + "\r\n").join("") + this.#input(),
@@ -568,8 +423,8 @@ class TerminalUi implements Ui {
 
   setAsk(ask: Ask | undefined): void {
     const prompt = ask === undefined
-      ? this.#style("2", "(q = quit) ")
-      : this.#style("1", TERMINAL_PROMPTS[ask]);
+      ? style(this.#colour, "2", "(q = quit) ")
+      : style(this.#colour, "1", TERMINAL_PROMPTS[ask]);
     if (prompt === this.#prompt) return;
     this.#prompt = prompt;
     this.#write(this.#input());
@@ -594,32 +449,28 @@ class TerminalUi implements Ui {
     }
   }
 
-  #style(code: string, text: string): string {
-    return style(this.#colour, code, text);
-  }
-
-  /** The screen lines for `output` (may be none). */
-  #lines(output: Output): string[] {
-    return terminalLines(output, { name: this.#name, colour: this.#colour });
-  }
-
-  async #readKeys(app: ClientApp): Promise<void> {
-    const reader = Deno.stdin.readable.getReader();
-    this.#reader = reader;
+  async #readKeys(shell: Shell): Promise<void> {
+    const buffer = new Uint8Array(4096);
     const decoder = new TextDecoder();
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const text = decoder.decode(value, { stream: true });
+      while (this.#reading) {
+        const count = await Deno.stdin.read(buffer);
+        if (count === null || !this.#reading) break;
+        const text = decoder.decode(buffer.subarray(0, count), {
+          stream: true,
+        });
         for (const action of this.#editor.feed(text)) {
           switch (action.type) {
             case "submit":
-              if (!app.submit(action.line)) this.#editor.buffer = action.line;
+              if (!shell.core.typed(action.line, now())) {
+                this.#editor.buffer = action.line;
+              }
+              shell.pump();
               this.#write(this.#input());
               break;
             case "quit":
-              app.interrupt();
+              shell.core.interrupt(now());
+              shell.pump();
               break;
             case "changed":
               this.#write(this.#input());
@@ -630,89 +481,9 @@ class TerminalUi implements Ui {
     } catch (error) {
       log.debug("Reading the terminal failed: {error}", { error });
     }
-    app.eof();
-  }
-}
-
-/** `text` in the SGR style `code` (e.g. `1;36`), when colours are on. */
-function style(colour: boolean, code: string, text: string): string {
-  return colour ? `\x1b[${code}m${text}\x1b[0m` : text;
-}
-
-/** How {@linkcode terminalLines} shows things. */
-export interface TerminalView {
-  /** The user's own name, shown before the messages they send. */
-  name: string;
-  /** Whether to use colours (SGR escape sequences). */
-  colour: boolean;
-}
-
-/**
- * The lines the interactive client shows for `output` (none for some, e.g.
- * a question, which is the input line's prompt instead). Messages are built
- * from the output's fields, with control characters made harmless
- * ({@linkcode printable}); the other news is its {@linkcode renderText}
- * line, styled.
- *
- * @example
- * ```ts
- * import { terminalLines } from "./client.ts";
- * const view = { name: "alice", colour: false };
- * console.log(terminalLines({ type: "message", name: "bob", text: "hi" }, view));
- * // ["bob: hi"]
- * ```
- */
-export function terminalLines(output: Output, view: TerminalView): string[] {
-  const paint = (code: string, text: string) => style(view.colour, code, text);
-  switch (output.type) {
-    case "prompt":
-      if (output.ask === "menu") {
-        return [
-          paint("1", "What next?") +
-          "  1 = start a new chat   2 = wait for invitations   q = quit",
-        ];
-      }
-      if (output.ask === "chat") {
-        return [
-          paint(
-            "2",
-            "Type messages and press Enter; /leave leaves the chat, q quits",
-          ),
-        ];
-      }
-      return [];
-    case "message":
-      return [
-        `${paint("1;36", printable(output.name))}: ${printable(output.text)}`,
-      ];
-    case "sent":
-      return [
-        `${paint("1;32", printable(view.name || "you"))}: ${
-          printable(output.text)
-        } ${paint("2", `#${output.id}`)}`,
-      ];
-    case "delivered":
-      return [paint("2", `  ✓ #${output.id} delivered`)];
-    case "bye":
-      return [];
-  }
-  const text = renderText(output);
-  switch (output.type) {
-    case "retransmitted":
-      return [paint("33", `  ↻ ${text}`)];
-    case "held":
-    case "in-flight":
-      return [paint("33", `* ${text}`)];
-    case "undelivered":
-    case "not-sent":
-    case "summary":
-    case "error":
-    case "busy":
-    case "peer-lost":
-    case "peer-error":
-      return [paint("31", `! ${text.replace(/^error: /, "")}`)];
-    default:
-      return [paint("2", `* ${text}`)];
+    if (!this.#reading) return;
+    shell.core.inputEnd(now());
+    shell.pump();
   }
 }
 
@@ -728,10 +499,10 @@ function wantsColour(): boolean {
 /**
  * Runs the client with `options` until the user quits (SPEC §8), and
  * resolves to the process exit code: 0 after a normal quit, 1 when the
- * daemon is not reachable, refuses the connection, drops it or stops; 130
- * when a second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1
- * after an invalid answer to a question, and at the end of input when a
- * message was not sent or not delivered.
+ * daemon is not running, refuses the client, goes away or stops; 130 when
+ * a second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1 after
+ * an invalid answer to a question, and at the end of input when a message
+ * was not sent or not delivered.
  *
  * @example
  * ```ts ignore
@@ -745,26 +516,17 @@ export async function runClient(options: ClientOptions): Promise<number> {
   const ui: Ui = interactive
     ? new TerminalUi(wantsColour())
     : new ScriptedUi(options.json);
-  let link: DaemonLink;
-  try {
-    // Nothing arrives before the flow's first request, so `app` is set by then.
-    link = DaemonLink.open(options.ip, options.port, {
-      onEvent: (event) => app.event(event),
-      onUnreachable: () => app.unreachable(),
-      onSlotLost: (error) => app.slotLost(error),
-    });
-  } catch (error) {
-    console.error(`simp: ${error instanceof Error ? error.message : error}`);
-    return 1;
-  }
-  const flow = new ClientFlow({
+  const core = new ClientCore({
     ip: options.ip,
     port: options.port,
     ...(options.name !== undefined ? { name: options.name } : {}),
     strict: !interactive,
   });
-  const app = new ClientApp(flow, link, ui);
-  const onSignal = () => app.interrupt();
+  const shell = new Shell(core, ui);
+  const onSignal = () => {
+    core.interrupt(now());
+    shell.pump();
+  };
   const signals: Deno.Signal[] = [];
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     try {
@@ -775,10 +537,10 @@ export async function runClient(options: ClientOptions): Promise<number> {
     }
   }
   try {
-    return await app.run();
+    return await shell.run(options.ip, options.port);
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     ui.close();
-    await link.close();
+    shell.close();
   }
 }
