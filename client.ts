@@ -48,6 +48,8 @@ const log = getLogger("client");
 /** Size of the buffer the daemon's bytes are read into (one, reused). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+const encoder = new TextEncoder();
+
 /** Milliseconds on a monotonic clock. */
 function now(): number {
   return performance.now();
@@ -55,8 +57,10 @@ function now(): number {
 
 /** Where the core's outputs go and where the user's lines come from. */
 interface Ui {
-  /** Shows one output. */
+  /** Shows one output (perhaps only when {@linkcode Ui.flush} is called). */
   show(output: Output): void;
+  /** Writes what {@linkcode Ui.show} kept back: the outputs of one pump go out at once. */
+  flush(): void;
   /** The core now waits for `ask` (or for nothing). */
   setAsk(ask: Ask | undefined): void;
   /** Starts reading input for `shell`. */
@@ -90,11 +94,11 @@ class Shell {
   async run(ip: string, port: number): Promise<number> {
     this.#ui.start(this);
     this.core.start(now());
-    this.#pump();
+    this.pump();
     const cause = localProblem(ip);
     if (cause !== undefined) {
       this.core.unreachable(now(), cause);
-      this.#pump();
+      this.pump();
     } else {
       this.#connect(ip, port);
     }
@@ -114,7 +118,19 @@ class Shell {
 
   /** Carries out the core's actions, then re-arms the timer. */
   pump(): void {
-    this.#pump();
+    if (this.#finished) return;
+    for (const action of this.core.takeActions()) {
+      this.#act(action);
+      if (this.#finished) break;
+    }
+    this.#ui.flush();
+    if (this.#finished) return;
+    if (this.#inputWanted !== undefined && this.core.wantsInput) {
+      this.#inputWanted.resolve();
+      this.#inputWanted = undefined;
+    }
+    this.#ui.setAsk(this.core.ask);
+    this.#arm();
   }
 
   /**
@@ -134,7 +150,7 @@ class Shell {
     } catch (error) {
       log.debug("Connecting to the daemon failed: {error}", { error });
       this.core.unreachable(now());
-      this.#pump();
+      this.pump();
       return;
     }
     if (this.#finished) {
@@ -148,7 +164,7 @@ class Shell {
     }
     this.#conn = conn;
     this.core.opened(now());
-    this.#pump();
+    this.pump();
     this.#readLoop(conn);
   }
 
@@ -171,26 +187,12 @@ class Shell {
       for (const item of items) this.core.receive(item, now());
       if (count === null) {
         this.core.closed(now());
-        this.#pump();
+        this.pump();
         return;
       }
-      this.#pump();
+      this.pump();
       if (lines.failed) return; // the core has failed the link; exit follows
     }
-  }
-
-  #pump(): void {
-    if (this.#finished) return;
-    for (const action of this.core.takeActions()) {
-      this.#act(action);
-      if (this.#finished) return;
-    }
-    if (this.#inputWanted !== undefined && this.core.wantsInput) {
-      this.#inputWanted.resolve();
-      this.#inputWanted = undefined;
-    }
-    this.#ui.setAsk(this.core.ask);
-    this.#arm();
   }
 
   #act(action: ClientAction): void {
@@ -220,7 +222,7 @@ class Shell {
       while (this.#outgoing.length > 0 && !this.#finished) {
         const conn = this.#conn;
         if (conn === undefined) return;
-        const bytes = new TextEncoder().encode(this.#outgoing.join(""));
+        const bytes = encoder.encode(this.#outgoing.join(""));
         this.#outgoing = [];
         let written = 0;
         while (written < bytes.length) {
@@ -231,7 +233,7 @@ class Shell {
       if (!this.#finished) {
         log.debug("Writing to the daemon failed: {error}", { error });
         this.core.closed(now());
-        this.#pump();
+        this.pump();
       }
     } finally {
       this.#writing = false;
@@ -250,7 +252,7 @@ class Shell {
       this.#timer = undefined;
       this.#timerAt = undefined;
       this.core.tick(now());
-      this.#pump();
+      this.pump();
     }, Math.max(0, next - now()));
   }
 
@@ -284,6 +286,8 @@ class ScriptedUi implements Ui {
   #json: boolean;
   #shell: Shell | undefined;
   #reading = true;
+  /** Lines for stdout not written yet (written by {@linkcode flush}). */
+  #lines: string[] = [];
   /** Writing to stdout failed once: the reader is gone. */
   #broken = false;
 
@@ -292,9 +296,25 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    const line = this.#json ? renderJson(output) : renderText(output);
+    this.#lines.push(this.#json ? renderJson(output) : renderText(output));
+    const error = stderrLine(output);
+    if (error !== undefined) {
+      this.flush(); // stdout first, as it happened
+      try {
+        writeAll(Deno.stderr, error + "\n");
+      } catch {
+        // stderr is gone too; the exit code still tells.
+      }
+    }
+  }
+
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join("\n") + "\n";
+    this.#lines = [];
+    if (this.#broken) return;
     try {
-      if (!this.#broken) writeAll(Deno.stdout, line + "\n");
+      writeAll(Deno.stdout, text);
     } catch (error) {
       // Nobody reads our output any more: quit.
       log.debug("Writing to stdout failed: {error}", { error });
@@ -303,14 +323,6 @@ class ScriptedUi implements Ui {
         this.#shell?.core.interrupt(now());
         this.#shell?.pump();
       });
-    }
-    const error = stderrLine(output);
-    if (error !== undefined) {
-      try {
-        writeAll(Deno.stderr, error + "\n");
-      } catch {
-        // stderr is gone too; the exit code still tells.
-      }
     }
   }
 
@@ -413,13 +425,13 @@ class TerminalUi implements Ui {
       name: this.#name,
       colour: this.#colour,
     });
-    const error = stderrLine(output);
-    if (error !== undefined && lines.length === 0) lines.push(error);
     if (lines.length === 0) return;
     this.#write(
       CLEAR_LINE + lines.map((line) => line + "\r\n").join("") + this.#input(),
     );
   }
+
+  flush(): void {}
 
   setAsk(ask: Ask | undefined): void {
     const prompt = ask === undefined
