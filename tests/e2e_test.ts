@@ -463,6 +463,35 @@ e2e(
 );
 
 e2e(
+  "e2e: alice's client paused for 6 s (SIGSTOP) while bob writes: after SIGCONT it shows every message, stays connected and chats on (§9)",
+  async (procs) => {
+    const { alice, bob } = await startChat(procs, "127.0.80.25", "127.0.80.26");
+    const texts = Array.from(
+      { length: 5 },
+      (_, i) => `while you slept ${i + 1}`,
+    );
+    alice.kill("SIGSTOP");
+    try {
+      for (const text of texts) await bob.write(text);
+      // Alice's daemon ACKs them (it holds them for her client): delivered.
+      await bob.waitFor(
+        "5 delivered lines",
+        (lines) =>
+          lines.filter((l) => l.startsWith("delivered #")).length === 5,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+    } finally {
+      alice.kill("SIGCONT");
+    }
+    await alice.expectAll(texts.map((text) => `bob: ${text}`));
+    deepStrictEqual(alice.grep(/^bob: /), texts.map((text) => `bob: ${text}`));
+    await say(alice, bob, "sorry, I was away");
+    await say(bob, alice, "welcome back");
+    await Promise.all([quit(alice), quit(bob)]);
+  },
+);
+
+e2e(
   "e2e: alice's daemon stopped with SIGTERM in a chat: bob is told alice left, the daemon exits 0 (§6.1)",
   async (procs) => {
     const { alice, bob, aliceDaemon } = await startChat(
