@@ -396,7 +396,7 @@ e2e(
     notStrictEqual(status.code, 0, "the second client's exit code");
     const refusal = second.lines.stderr.join("\n");
     ok(
-      /Another client is connected to this daemon \(127\.0\.0\.1:\d+\)|Another client is connected to this daemon \(127\.0\.80\.13:\d+\)/
+      /^simp: Another client is connected to this daemon \(127\.\d+\.\d+\.\d+:\d+\): quit it first$/
         .test(refusal),
       `the second client says why: ${refusal}`,
     );
