@@ -106,6 +106,21 @@ clientTest(
 );
 
 clientTest(
+  "client: an address of another machine is refused before connecting, saying where to run the client (§7.2)",
+  async (procs) => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no interface of this machine has it.
+    const alice = client(procs, "192.0.2.1", ["--name", "alice"], [
+      "--allow-sys=networkInterfaces",
+    ]);
+    await alice.closeStdin();
+    strictEqual((await alice.exit()).code, 1);
+    deepStrictEqual(alice.lines.stderr, [
+      "simp: 192.0.2.1 is not an address of this machine: run the client on the daemon's machine, with the daemon's own IP address",
+    ]);
+  },
+);
+
+clientTest(
   "client: a scripted session reads answers only when asked (§8)",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.2");
