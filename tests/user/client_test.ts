@@ -286,6 +286,42 @@ clientTest(
 );
 
 clientTest(
+  "client: a huge piped file to a chat that delivers nothing is read only as far as the client can hold (stdin is paused)",
+  async (procs) => {
+    const daemon = chattingDaemon("127.0.91.13", 64);
+    try {
+      const alice = client(procs, "127.0.91.13", ["--name", "alice"]);
+      await alice.expect(CHAT);
+      // 100 chunks of 10,000 lines (~19 MB); nothing is ever delivered.
+      const chunk = Array.from({ length: 10_000 }, (_, i) => `line ${i}`)
+        .join("\n");
+      let written = 0;
+      const writing = (async () => {
+        for (; written < 100; written++) await alice.write(chunk);
+      })().catch(() => {}); // the pipe breaks when the client quits
+      await daemon.until(() => daemon.commands.includes("send"));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      ok(written < 100, `all ${written} chunks were taken: stdin never paused`);
+      strictEqual(
+        daemon.requests.filter((r) => r.cmd === "send").length,
+        64,
+        "limits.queue sends, no more",
+      );
+      ok(
+        (await rssKiB(alice.child.pid)) < 200 * 1024,
+        "the client's memory stays bounded",
+      );
+      alice.kill("SIGTERM");
+      strictEqual((await alice.exit()).code, 0);
+      await writing;
+      strictEqual(daemon.commands.at(-1), "quit");
+    } finally {
+      await daemon.close();
+    }
+  },
+);
+
+clientTest(
   "client: at the end of input it waits for the outcome; undelivered messages give a summary line and exit 1 (§5.5)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.8");
