@@ -38,6 +38,7 @@ import { DAEMON_DEFAULTS, type DaemonOptions } from "../lib/cli.ts";
 import { setupLogging } from "../lib/log.ts";
 import { Proc, ROOT } from "../tools/_processes.ts";
 import { chat, control, summary } from "./support/datagrams.ts";
+import { rssKiB } from "./support/processes.ts";
 
 /** A log record as the JSON Lines format writes it. */
 interface LogLine {
@@ -1252,12 +1253,6 @@ Deno.test("daemon: a client killed with kill -9 frees the slot within 100 ms (§
   });
 });
 
-/** The resident memory of process `pid`, in kB (Linux). */
-function rssKb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
-
 Deno.test("daemon: a client that stops reading holds the peer back (no more ACKs), the daemon's memory stays bounded, and every ACKed message arrives when it reads again", async () => {
   const ip = "127.0.90.14";
   const daemon = await spawnDaemon(daemonArgs(ip, "--auto-accept"));
@@ -1271,7 +1266,7 @@ Deno.test("daemon: a client that stops reading holds the peer back (no more ACKs
     await peer.send(control(Op.SYN, 0, "bob"), daemonPeer);
     strictEqual((await peer.nextDatagram()).text, "SYN+ACK 0");
     await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
-    const rssBefore = rssKb(daemon.child.pid);
+    const rssBefore = await rssKiB(daemon.child.pid);
     // Stop-and-wait as fast as ACKs come; a message not ACKed within 100 ms
     // is sent again. The client reads nothing.
     let acked = 0;
@@ -1291,7 +1286,7 @@ Deno.test("daemon: a client that stops reading holds the peer back (no more ACKs
     }
     ok(unanswered >= 10, `the daemon ACKed all of ${acked} messages`);
     ok(acked > 10, `only ${acked} ACKed`);
-    const rssHeld = rssKb(daemon.child.pid);
+    const rssHeld = await rssKiB(daemon.child.pid);
     console.log(
       `${acked} messages of ${size} bytes ACKed before the daemon held the peer back; RSS ${rssBefore} → ${rssHeld} kB`,
     );

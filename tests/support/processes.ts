@@ -69,3 +69,20 @@ export class Processes extends ProcessGroup {
     ], { stdin: true, env: ENV });
   }
 }
+
+/**
+ * A process's resident memory in KiB, from `ps` (reading `/proc` would need
+ * `--allow-all`; the test task grants `--allow-run`).
+ */
+export async function rssKiB(pid: number): Promise<number> {
+  const output = await new Deno.Command("ps", {
+    args: ["-o", "rss=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const kib = Number(new TextDecoder().decode(output.stdout).trim());
+  if (!output.success || !(kib > 0)) {
+    throw new Error(`Cannot read the memory of process ${pid} with ps`);
+  }
+  return kib;
+}

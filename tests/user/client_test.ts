@@ -18,6 +18,7 @@ import { BUSY_TEXT } from "../../lib/wire/datagram.ts";
 import { MAX_LINE_BYTES } from "../../lib/link/protocol.ts";
 import { FakeDaemon } from "./_fake_daemon.ts";
 import { ANSWER, BOB, CHAT, MENU } from "./_harness.ts";
+import { rssKiB } from "../support/processes.ts";
 
 /** Runs `fn` with a process group, reports the processes' output on failure, stops them all. */
 function clientTest(
@@ -71,23 +72,6 @@ function chattingDaemon(ip: string, queue = 64): FakeDaemon {
       }
       : daemon.standard(request);
   return daemon;
-}
-
-/**
- * A process's resident memory in KiB, from `ps` (reading `/proc` would need
- * `--allow-all`; the test task grants `--allow-run`).
- */
-async function rssKiB(pid: number): Promise<number> {
-  const output = await new Deno.Command("ps", {
-    args: ["-o", "rss=", "-p", String(pid)],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const kib = Number(new TextDecoder().decode(output.stdout).trim());
-  if (!output.success || !(kib > 0)) {
-    throw new Error(`Cannot read the memory of process ${pid} with ps`);
-  }
-  return kib;
 }
 
 // ---------------------------------------------------------------- scripted
