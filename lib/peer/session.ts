@@ -45,6 +45,15 @@ export function sameAddress(a: Address | undefined, b: Address): boolean {
   return a !== undefined && a.hostname === b.hostname && a.port === b.port;
 }
 
+/**
+ * How many timeouts a delivered message counts as recent for the stale-copy
+ * rule of SPEC §5.3 (see {@linkcode StopAndWaitReceiver}): as long as a
+ * former peer is remembered (§6.2), and short enough that a peer sharing
+ * one counter that repeats a recent text gets it through at its second or
+ * third retransmission.
+ */
+const RECENT_TIMEOUTS = 2;
+
 /** Protocol settings; every time is in milliseconds. */
 export interface SessionConfig {
   /** Retransmission timeout (SPEC §5.2); the spec default is 5000. */
@@ -137,7 +146,8 @@ export type DropReason =
   | "unexpected"
   | "duplicate-ack"
   | "rate-limited"
-  | "backpressure";
+  | "backpressure"
+  | "stale-copy";
 
 /** What the engine wants done. */
 export type Action =
@@ -247,6 +257,7 @@ export class Session {
     "duplicate-ack": 0,
     "rate-limited": 0,
     backpressure: 0,
+    "stale-copy": 0,
   };
 
   /**
@@ -591,10 +602,10 @@ export class Session {
         }
         if (isPeer) {
           // SPEC §4.5: a late duplicate from the partner, never busy. It may
-          // also be the partner's daemon restarted and inviting again: its
-          // sequence starts afresh, so its next chat datagram must not be
-          // taken for a duplicate of the last one delivered.
-          this.#chat!.receiver.reset();
+          // also be the partner's daemon restarted and inviting again: the
+          // receiver's rules (SPEC §5.3) take its first message, Sequence 0,
+          // for a new one without being reset, and a reset would take the
+          // next retransmission of a partner that did not restart for new.
           this.#sendSynAck(now);
           return;
         }
@@ -708,13 +719,20 @@ export class Session {
   #onChatDatagram(d: Datagram, from: Address, now: number): void {
     const chat = this.#chat!;
     if (d.type === Type.CHAT) {
-      const duplicate = chat.receiver.isDuplicate(d.seq, d.payload);
-      if (!duplicate && !this.acceptingMessages) {
+      const verdict = chat.receiver.classify(d.seq, d.payload, now);
+      if (verdict === "stale") {
+        // SPEC §5.3: a late copy of a recent message; not ACKed, see
+        // StopAndWaitReceiver.
+        this.#drop(from, "stale-copy", `CHAT seq=${d.seq} delivered before`);
+        return;
+      }
+      if (verdict === "new" && !this.acceptingMessages) {
         this.#drop(from, "backpressure", `CHAT seq=${d.seq} not taken yet`);
         return;
       }
       this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one
-      if (chat.receiver.receive(d.seq, d.payload)) {
+      if (verdict === "new") {
+        chat.receiver.deliver(d.seq, d.payload, now);
         this.#emit({ type: "message", name: d.user, text: d.payload });
       }
       return;
@@ -811,11 +829,15 @@ export class Session {
 
   /**
    * The Sequence of a FIN sent at once (abort, peer lost): it follows the
-   * datagram in flight, if any, as a queued FIN would (SPEC §3.3).
+   * datagram in flight, if any, as a queued FIN would (SPEC §3.3); when the
+   * datagram in flight is our FIN, it is that FIN's.
    */
   #finSeq(chat: Chat): Seq {
     const flight = chat.sender.inFlight;
-    return flight ? flip(flight.seq) : chat.sender.nextSeq;
+    if (flight === undefined) return chat.sender.nextSeq;
+    // Our FIN already in flight: the same FIN again, never a second FIN
+    // with the other bit (one chat, one FIN sequence).
+    return flight.item.kind === "fin" ? flight.seq : flip(flight.seq);
   }
 
   #undelivered(chat: Chat): Undelivered[] {
@@ -834,7 +856,9 @@ export class Session {
         maxRetries: this.#config.maxRetries,
         maxQueue: this.#config.maxQueue,
       }),
-      receiver: new StopAndWaitReceiver(),
+      receiver: new StopAndWaitReceiver({
+        recentFor: RECENT_TIMEOUTS * this.#config.timeout,
+      }),
       wasStarted,
       echoUntil: 0,
       handshakeRtt: this.#config.timeout / 2,

@@ -229,46 +229,117 @@ export class StopAndWaitSender<T> {
   }
 }
 
+/** Options of the {@linkcode StopAndWaitReceiver}. */
+export interface ReceiverOptions {
+  /** How many delivered messages count as recent (SPEC §5.3); default {@linkcode RECENT_COUNT}. */
+  recentCount?: number;
+  /** How long, in ms, a delivered message counts as recent (SPEC §5.3). */
+  recentFor: number;
+}
+
+/** How many delivered messages a receiver remembers by default (SPEC §5.3, §7.3). */
+export const RECENT_COUNT = 32;
+
+/** What a receiver makes of a chat datagram (SPEC §5.3). */
+export type Verdict =
+  /** A new message: ACK it and deliver it. */
+  | "new"
+  /** A copy of the last message delivered: ACK it again, do not deliver it. */
+  | "duplicate"
+  /**
+   * A late copy of an earlier message, with the Sequence of the last one
+   * delivered: neither delivered nor ACKed (the sender needs no ACK of it,
+   * see {@linkcode StopAndWaitReceiver}).
+   */
+  | "stale";
+
+interface Delivered {
+  seq: Seq;
+  text: string;
+  at: number;
+}
+
 /**
- * The receiving half of one direction of a chat (SPEC §5.3): every datagram
- * is ACKed; a datagram whose Sequence equals the last one delivered is a
- * duplicate — a retransmission, which is sent unchanged (SPEC §5.2), so it
- * also carries the same text. Two tolerances for peers that share one
- * sequence counter among all they send, neither of which can deliver a
- * message twice:
- * - before anything was delivered, nothing is a duplicate (a first chat
- *   datagram with Sequence 1 is delivered);
- * - a datagram with the last Sequence but another text cannot be a
- *   retransmission of the last message, so it is a new one.
+ * The receiving half of one direction of a chat (SPEC §5.3). It remembers
+ * the last message delivered and the recent ones before it (the last
+ * `recentCount`, delivered within `recentFor` ms), and classifies each chat
+ * datagram with Sequence `s` and text `t`:
+ *
+ * 1. nothing delivered yet in this chat: **new** (a sloppy peer's first
+ *    datagram may carry Sequence 1);
+ * 2. `s` differs from the last delivered Sequence (the bit an alternating
+ *    sender uses for its next message): **new** — even when `t` repeats an
+ *    earlier text ("ok", "x", "ok" is three messages);
+ * 3. `s` and `t` equal the last delivered: **duplicate**, ACKed again (a
+ *    retransmission is sent unchanged, SPEC §5.2; its ACK, with the last
+ *    delivered Sequence, cannot release the sender's next datagram, which
+ *    carries the other bit);
+ * 4. `s` equals the last delivered Sequence but `t` differs — the case the
+ *    one-bit sequence leaves open: if (`s`, `t`) is a recent delivery it is
+ *    a late copy, **stale**: neither delivered nor ACKed (its sender had
+ *    its ACK before sending what came after it; should it instead be a new
+ *    message of a peer that shares one counter and repeats a recent text,
+ *    it is retransmitted, and delivered once the copy is no longer recent).
+ *    Otherwise it is **new**: the tolerance for peers that share one
+ *    sequence counter among everything they send, or keep it constant.
+ *
+ * A partner's SYN in the middle of a chat changes nothing here: a restarted
+ * partner's first message (Sequence 0) is new by rule 2 or 4 unless it
+ * repeats the last message delivered with the same bit, which no one-bit
+ * receiver can tell from a retransmission.
  *
  * @example
  * ```ts
  * import { StopAndWaitReceiver } from "./stop_and_wait.ts";
- * const receiver = new StopAndWaitReceiver();
- * receiver.receive(0, "hi"); // true: deliver
- * receiver.receive(0, "hi"); // false: a duplicate, ACK it again
+ * const receiver = new StopAndWaitReceiver({ recentFor: 10_000 });
+ * receiver.receive(0, "hi", 0); // "new": deliver
+ * receiver.receive(0, "hi", 5); // "duplicate": ACK it again
+ * receiver.receive(1, "ok", 9); // "new"
+ * receiver.receive(0, "hi", 9); // "new": the bit an alternating sender uses next
  * ```
  */
 export class StopAndWaitReceiver {
-  #lastSeq: Seq | undefined;
-  #lastText = "";
+  #recentCount: number;
+  #recentFor: number;
+  /** Delivered messages, oldest first; the last one is the last delivered. */
+  #delivered: Delivered[] = [];
 
-  /** Whether a datagram with this Sequence and text repeats the last one delivered. */
-  isDuplicate(seq: Seq, text: string): boolean {
-    return seq === this.#lastSeq && text === this.#lastText;
+  /** Creates a receiver that has delivered nothing. */
+  constructor(options: ReceiverOptions) {
+    this.#recentCount = Math.max(1, options.recentCount ?? RECENT_COUNT);
+    this.#recentFor = options.recentFor;
   }
 
-  /** Returns `true` when the datagram is new and to be delivered, and records it. */
-  receive(seq: Seq, text: string): boolean {
-    if (this.isDuplicate(seq, text)) return false;
-    this.#lastSeq = seq;
-    this.#lastText = text;
-    return true;
+  /** How many delivered messages are remembered (at most `recentCount`). */
+  get remembered(): number {
+    return this.#delivered.length;
   }
 
-  /** Forgets the last delivery: the peer starts again from any Sequence. */
-  reset(): void {
-    this.#lastSeq = undefined;
-    this.#lastText = "";
+  /** What a datagram with this Sequence and text is, arriving at `now`. */
+  classify(seq: Seq, text: string, now: number): Verdict {
+    const last = this.#delivered.at(-1);
+    if (last === undefined || seq !== last.seq) return "new";
+    if (text === last.text) return "duplicate";
+    const since = now - this.#recentFor;
+    const recent = this.#delivered.some((d) =>
+      d.seq === seq && d.text === text && d.at >= since
+    );
+    return recent ? "stale" : "new";
+  }
+
+  /** Records a message as delivered at `now`. */
+  deliver(seq: Seq, text: string, now: number): void {
+    this.#delivered.push({ seq, text, at: now });
+    if (this.#delivered.length > this.#recentCount) this.#delivered.shift();
+  }
+
+  /**
+   * Classifies a datagram and records it when it is new: returns the
+   * {@linkcode Verdict}.
+   */
+  receive(seq: Seq, text: string, now: number): Verdict {
+    const verdict = this.classify(seq, text, now);
+    if (verdict === "new") this.deliver(seq, text, now);
+    return verdict;
   }
 }

@@ -881,16 +881,99 @@ Deno.test("flow control: while messages are not accepted, a new chat datagram is
   assert.equal(b.counters.backpressure, 1);
 });
 
-Deno.test("§4.5 a SYN from the partner restarts its sequence: a restarted peer's first message is not taken for a duplicate", () => {
+Deno.test("§5.3 limit of one bit: after a partner's SYN, a copy of the last message delivered is a duplicate, even from a restarted partner", () => {
   const { b } = established();
   b.receive(chat(0, "alice", "hi"), A, 100);
   drain(b);
-  // alice's daemon restarted and invites again: answered as a late SYN.
   b.receive(control(Op.SYN, 0, "alice"), A, 5000);
   assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
   b.receive(control(Op.ACK, 0, "alice"), A, 5010);
-  b.receive(chat(0, "alice", "hi"), A, 5020); // the same bytes as before
-  assert.deepEqual(drain(b).events, [
-    { type: "message", name: "alice", text: "hi" },
-  ]);
+  // A retransmission of "hi" whose ACK was lost, or a restarted alice
+  // saying "hi" again first: the same bytes. SPEC §5.3 makes it a duplicate.
+  b.receive(chat(0, "alice", "hi"), A, 5020);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 0 bob"]);
+  assert.deepEqual(events, []);
+});
+
+// ------------------------------------------- issue 9: defects 1, 2 and 5
+
+/** The texts of the `message` events among `events`. */
+function texts(events: SessionEvent[]): string[] {
+  return events.flatMap((e) => e.type === "message" ? [e.text] : []);
+}
+
+Deno.test("§5.3 a late copy of an earlier message with the last Sequence is not shown again", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "legit-1"), A, 100);
+  b.receive(chat(1, "alice", "legit-2"), A, 110);
+  b.receive(chat(0, "alice", "legit-3"), A, 120);
+  assert.deepEqual(texts(drain(b).events), ["legit-1", "legit-2", "legit-3"]);
+  b.receive(chat(0, "alice", "legit-1"), A, 130); // delayed past legit-3
+  const late = drain(b);
+  assert.deepEqual(late.events, []);
+  assert.deepEqual(show(late.sent), [], "not ACKed: alice needs no ACK of it");
+  b.receive(chat(1, "alice", "legit-4"), A, 140);
+  assert.deepEqual(texts(drain(b).events), ["legit-4"]);
+});
+
+Deno.test("§5.3 a duplicate SYN from the partner does not make the next retransmission look new", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "legit-1"), A, 100);
+  b.receive(chat(1, "alice", "legit-2"), A, 110); // its ACK is lost
+  drain(b);
+  b.receive(control(Op.SYN, 0, "alice"), A, 120); // a late duplicate SYN
+  assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
+  b.receive(chat(1, "alice", "legit-2"), A, 110 + T); // the retransmission
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 1 bob"], "re-ACKed");
+  assert.deepEqual(events, [], "shown once");
+});
+
+Deno.test("§5.3 a restarted partner (SYN during the chat) has its first message, Sequence 0, shown", () => {
+  for (const before of [["one"], ["one", "two"]]) {
+    const { b } = established();
+    before.forEach((text, i) =>
+      b.receive(chat(i % 2 ? 1 : 0, "alice", text), A, 100 + i)
+    );
+    drain(b);
+    // alice's daemon restarted and invites again: answered as a late SYN.
+    b.receive(control(Op.SYN, 0, "alice"), A, 5000);
+    assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
+    b.receive(control(Op.ACK, 0, "alice"), A, 5010);
+    b.receive(chat(0, "alice", "after restart"), A, 5020);
+    const { sent, events } = drain(b);
+    assert.deepEqual(show(sent), ["ACK 0 bob"]);
+    assert.deepEqual(texts(events), ["after restart"], `after ${before}`);
+  }
+});
+
+Deno.test("§3.3 a daemon stopped while its FIN is unacknowledged sends that FIN again, never one with the other bit", () => {
+  const { a, b } = established();
+  a.send("one", 100);
+  pass(a, A, b, 110);
+  pass(b, B, a, 120); // "one" delivered: the FIN takes bit 1
+  drain(a);
+  a.leave(130);
+  assert.deepEqual(show(drain(a).sent), ["FIN 1 alice"]); // its ACK never comes
+  a.abort(140);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["FIN 1 alice"], "one chat, one FIN sequence");
+  assert.deepEqual(events, [{
+    type: "chat-closed",
+    peer: B,
+    name: "bob",
+    undelivered: [],
+  }]);
+  assert.equal(a.phase, "idle");
+});
+
+Deno.test("§4.4 a daemon stopped while its declining FIN is unacknowledged sends that FIN again", () => {
+  const { b } = invited();
+  drain(b);
+  b.decline(20);
+  assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
+  b.abort(30);
+  assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
+  assert.equal(b.phase, "idle");
 });
