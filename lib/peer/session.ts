@@ -21,6 +21,7 @@ import {
   type Seq,
   Type,
 } from "../wire/datagram.ts";
+import { BusyAnswers } from "./busy_answers.ts";
 import {
   RttEstimator,
   StopAndWaitReceiver,
@@ -72,8 +73,14 @@ export interface SessionConfig {
   autoAccept: boolean;
   /** How many former peers are remembered for re-ACKing their FIN (SPEC §6.2, §7.3); default 16. */
   maxFormerPeers: number;
-  /** Busy answers (ERR+FIN) allowed per second in a burst-limited bucket (SPEC §7.3); default 10. */
+  /**
+   * Busy answers (ERR+FIN) per second in total (SPEC §4.8, §7.3); default
+   * 100. Each source IP also gets at most {@linkcode BUSY_PER_SENDER_BURST}
+   * in a row, then one a second; see {@linkcode BusyAnswers}.
+   */
   busyAnswersPerSecond: number;
+  /** How many source IPs the busy-answer budget tracks (SPEC §7.3); default 1024. */
+  maxBusySenders: number;
 }
 
 /** What a {@linkcode Session} is created with: settings and the user's name. */
@@ -92,8 +99,15 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   minTimeout: 200,
   autoAccept: false,
   maxFormerPeers: 16,
-  busyAnswersPerSecond: 10,
+  busyAnswersPerSecond: 100,
+  maxBusySenders: 1024,
 });
+
+/** Busy answers in a row to one source IP (SPEC §7.3). */
+export const BUSY_PER_SENDER_BURST = 2;
+
+/** After its burst, one busy answer per this many ms to one source IP (SPEC §7.3). */
+export const BUSY_PER_SENDER_INTERVAL = 1000;
 
 /** A message that was not delivered, reported back to the user (SPEC §5.5). */
 export interface Undelivered {
@@ -244,8 +258,7 @@ export class Session {
   #chat: Chat | undefined;
   /** Former peers (key `ip:port`) and until when their FIN is re-ACKed. */
   #formerPeers = new Map<string, number>();
-  #busyTokens: number;
-  #busyRefilledAt = 0;
+  #busyAnswers: BusyAnswers<Address>;
 
   /** Counters for logs and tests. */
   readonly counters: Record<DropReason | "received" | "sent", number> = {
@@ -275,7 +288,13 @@ export class Session {
     const { userName = "", ...rest } = config;
     this.#config = { ...DEFAULT_CONFIG, ...rest };
     this.#userName = userName;
-    this.#busyTokens = this.#config.busyAnswersPerSecond;
+    this.#busyAnswers = new BusyAnswers({
+      perSecond: this.#config.busyAnswersPerSecond,
+      perSenderBurst: BUSY_PER_SENDER_BURST,
+      perSenderInterval: BUSY_PER_SENDER_INTERVAL,
+      maxSenders: this.#config.maxBusySenders,
+      maxWait: this.#config.timeout,
+    });
   }
 
   /** The local user's name, sent in the User field of every datagram. */
@@ -316,6 +335,18 @@ export class Session {
 
   /** The time at which {@linkcode tick} must next be called, if any. */
   nextTimeout(): number | undefined {
+    const phase = this.#phaseTimeout();
+    const busy = this.#busyAnswers.nextDue();
+    if (busy === undefined) return phase;
+    return phase === undefined ? busy : Math.min(phase, busy);
+  }
+
+  /** How many source IPs the busy-answer budget tracks (SPEC §7.3). */
+  get busySenders(): number {
+    return this.#busyAnswers.size;
+  }
+
+  #phaseTimeout(): number | undefined {
     switch (this.#phase) {
       case "inviting":
         return Math.min(this.#synDue, this.#inviteDeadline);
@@ -504,6 +535,7 @@ export class Session {
 
   /** The clock reached `now`: retransmit, give up or expire what is due. */
   tick(now: number): void {
+    for (const to of this.#busyAnswers.due(now)) this.#busyAnswer(to);
     switch (this.#phase) {
       case "inviting":
         if (now >= this.#inviteDeadline) {
@@ -614,21 +646,26 @@ export class Session {
     this.#busy(from, now);
   }
 
-  /** SPEC §4.8: ERR with the exact text, then FIN; rate-limited (§7.3). */
+  /**
+   * SPEC §4.8: ERR with the exact text, then FIN; budgeted per sender and in
+   * total (§7.3), now or at a later {@linkcode tick}.
+   */
   #busy(from: Address, now: number): void {
-    const rate = this.#config.busyAnswersPerSecond;
-    this.#busyTokens = Math.min(
-      rate,
-      this.#busyTokens + (now - this.#busyRefilledAt) * rate / 1000,
-    );
-    this.#busyRefilledAt = now;
-    if (this.#busyTokens < 1) {
-      this.#drop(from, "rate-limited", "busy answer withheld");
-      return;
+    switch (this.#busyAnswers.request(from, now)) {
+      case "answer":
+        this.#busyAnswer(from);
+        return;
+      case "deferred":
+        return;
+      case "refused":
+        this.#drop(from, "rate-limited", "busy answer withheld");
+        return;
     }
-    this.#busyTokens--;
-    this.#control(from, Op.ERR, 0, BUSY_TEXT);
-    this.#control(from, Op.FIN, 0);
+  }
+
+  #busyAnswer(to: Address): void {
+    this.#control(to, Op.ERR, 0, BUSY_TEXT);
+    this.#control(to, Op.FIN, 0);
   }
 
   #onPeerDatagram(d: Datagram, from: Address, now: number): void {

@@ -25,14 +25,31 @@ export interface RttOptions {
 const GRANULARITY = 1;
 
 /**
- * Round-trip statistics of one chat: the smoothed RTT and its variance as in
- * RFC 6298, used when the adaptive timeout is on. Callers feed samples only
- * from datagrams sent once (Karn's rule).
+ * Round-trip statistics of one chat and its retransmission timeout (RTO):
+ * the smoothed RTT and its variance as in RFC 6298, used when the adaptive
+ * timeout is on. Karn's rule, both halves: callers feed samples only from
+ * datagrams sent once, and a timeout that fired ({@linkcode backOff})
+ * doubles the RTO, which stays doubled — for the next datagrams too —
+ * until a new sample is taken (RFC 6298 §5.5–5.7). Without that second half,
+ * a round trip that grew above the RTO would have every datagram
+ * retransmitted and never sampled.
+ *
+ * @example
+ * ```ts
+ * import { RttEstimator } from "./stop_and_wait.ts";
+ * const rtt = new RttEstimator({ timeout: 5000, adaptive: true, minTimeout: 5 });
+ * rtt.current(); // 5000: no sample yet
+ * rtt.sample(2);
+ * rtt.current(); // 6: SRTT 2 + 4·RTTVAR 4
+ * rtt.backOff();
+ * rtt.current(); // 12, until the next sample
+ * ```
  */
 export class RttEstimator {
   #options: RttOptions;
   #srtt: number | undefined;
   #rttvar = 0;
+  #backoff = 0;
 
   /** Creates an estimator with no samples: the timeout is the configured one. */
   constructor(options: RttOptions) {
@@ -48,6 +65,12 @@ export class RttEstimator {
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
+    this.#backoff = 0;
+  }
+
+  /** A retransmission timeout fired: the RTO doubles until the next sample. */
+  backOff(): void {
+    if (this.current() < this.#options.timeout) this.#backoff++;
   }
 
   /** The smoothed round trip, or `undefined` before the first sample. */
@@ -56,16 +79,17 @@ export class RttEstimator {
   }
 
   /**
-   * The timeout for a datagram sent `retransmissions` times already: the
-   * fixed timeout, or (adaptive) SRTT + max(G, 4·RTTVAR) doubled per
-   * retransmission (RFC 6298 §5.5), clamped to [minTimeout, timeout].
+   * The timeout for the next (re)transmission: the fixed timeout, or
+   * (adaptive, after a first sample) SRTT + max(G, 4·RTTVAR), doubled per
+   * {@linkcode backOff} since the last sample, clamped to
+   * [minTimeout, timeout].
    */
-  timeoutAfter(retransmissions: number): number {
+  current(): number {
     const { timeout, adaptive, minTimeout } = this.#options;
     if (!adaptive || this.#srtt === undefined) return timeout;
     const rto = this.#srtt + Math.max(GRANULARITY, 4 * this.#rttvar);
-    const backedOff = rto * 2 ** retransmissions;
-    return Math.min(timeout, Math.max(minTimeout, backedOff));
+    const backedOff = Math.max(minTimeout, rto) * 2 ** this.#backoff;
+    return Math.min(timeout, backedOff);
   }
 }
 
@@ -177,7 +201,7 @@ export class StopAndWaitSender<T> {
       seq: this.#nextSeq,
       firstSentAt: now,
       retransmissions: 0,
-      deadline: now + this.#rtt.timeoutAfter(0),
+      deadline: now + this.#rtt.current(),
     };
     return this.#inFlight;
   }
@@ -215,7 +239,8 @@ export class StopAndWaitSender<T> {
       return { lost: this.drain() };
     }
     flight.retransmissions++;
-    flight.deadline = now + this.#rtt.timeoutAfter(flight.retransmissions);
+    this.#rtt.backOff();
+    flight.deadline = now + this.#rtt.current();
     return { retransmit: flight };
   }
 

@@ -742,14 +742,45 @@ Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram", () =
   );
 });
 
-Deno.test("§7.3 busy answers are rate-limited", () => {
-  const { b } = established({ busyAnswersPerSecond: 3 });
+Deno.test("§7.3 busy answers are rate-limited per source IP", () => {
+  const { b } = established({ busyAnswersPerSecond: 100 });
   for (let i = 0; i < 10; i++) {
     b.receive(control(Op.SYN, 0, "flood"), { ...C, port: 1000 + i }, 100);
   }
-  assert.equal(drain(b).sent.length, 6, "3 answers of ERR+FIN");
+  const { sent } = drain(b);
+  assert.deepEqual(show(sent), [
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+  ], "two answers in a row to one IP, whatever its ports");
+  assert.equal(b.counters["rate-limited"], 8);
   b.receive(control(Op.SYN, 0, "carol"), C, 1100);
-  assert.equal(drain(b).sent.length, 2, "the bucket refills");
+  assert.equal(drain(b).sent.length, 2, "one more a second");
+});
+
+Deno.test("§7.3 busy answers beyond the total rate wait for the bucket, one per sender, least recently answered first", () => {
+  const { b } = established({ busyAnswersPerSecond: 2 });
+  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  for (const n of [1, 2, 3, 4]) b.receive(control(Op.SYN, 0, "x"), ip(n), 100);
+  b.receive(control(Op.SYN, 0, "x"), ip(1), 101); // 1 was answered
+  b.receive(control(Op.SYN, 0, "x"), ip(3), 102); // 3 waits already
+  const answered = () =>
+    drain(b).sent.filter((s) => s.d.op === Op.ERR).map((s) => s.to.hostname);
+  assert.deepEqual(answered(), ["198.18.0.1", "198.18.0.2"]);
+  const due = b.nextTimeout()!;
+  assert.equal(due, 600, "a token every 500 ms");
+  b.tick(due);
+  assert.deepEqual(
+    answered(),
+    ["198.18.0.3"],
+    "never answered, waiting longest",
+  );
+  b.tick(1100);
+  assert.deepEqual(answered(), ["198.18.0.4"]);
+  b.tick(1600);
+  assert.deepEqual(answered(), ["198.18.0.1"], "answered before: last");
+  assert.equal(b.nextTimeout(), undefined, "nothing waits");
 });
 
 Deno.test("§7.3 former peers are bounded", () => {
@@ -976,4 +1007,135 @@ Deno.test("§4.4 a daemon stopped while its declining FIN is unacknowledged send
   b.abort(30);
   assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
   assert.equal(b.phase, "idle");
+});
+
+// ------------------------------------------------ issue 9: defect 3, floods
+
+interface FloodResult {
+  /** When each busy answer (ERR) reached the honest inviter. */
+  honestAnswers: number[];
+  /** Busy answers (ERR) to the flood. */
+  floodAnswers: number;
+  /** The most source IPs the budget tracked at once. */
+  maxTracked: number;
+}
+
+/**
+ * Bob in a chat receives a SYN flood: `rate` SYNs a second for `duration`
+ * ms, round-robin from `addresses` source IPs, while an honest inviter C
+ * sends its SYN at `honestStart` and retransmits it every timeout until it
+ * gets its busy answer. Bob is woken at his every `nextTimeout`.
+ */
+function flood(
+  options: {
+    rate: number;
+    addresses: number;
+    duration: number;
+    honestStart: number;
+  },
+  config: Partial<SessionConfig> = {},
+): FloodResult {
+  const { b } = established(config);
+  const result: FloodResult = {
+    honestAnswers: [],
+    floodAnswers: 0,
+    maxTracked: 0,
+  };
+  const syn = control(Op.SYN, 0, "flood");
+  const honestSyn = control(Op.SYN, 0, "carol");
+  const step = 1000 / options.rate;
+  let honestDue: number | undefined = options.honestStart;
+  const look = () => {
+    for (const { to, d } of drain(b).sent) {
+      if (d.op !== Op.ERR) continue;
+      if (to.hostname === C.hostname) {
+        result.honestAnswers.push(now);
+        honestDue = undefined;
+      } else {
+        result.floodAnswers++;
+      }
+    }
+    result.maxTracked = Math.max(result.maxTracked, b.busySenders);
+  };
+  let now = 0;
+  /** Wakes bob at every timeout up to `until`, as the daemon's timer does. */
+  const wake = (until: number) => {
+    for (let due = b.nextTimeout(); due !== undefined && due <= until;) {
+      now = due;
+      b.tick(now);
+      look();
+      const next = b.nextTimeout();
+      due = next !== undefined && next > now ? next : undefined;
+    }
+  };
+  for (let i = 0; i * step < options.duration; i++) {
+    if (honestDue !== undefined && honestDue <= i * step) {
+      wake(honestDue);
+      now = honestDue;
+      honestDue = now + T;
+      b.receive(honestSyn, C, now);
+      look();
+    }
+    wake(i * step);
+    now = i * step;
+    const k = i % options.addresses;
+    const from = { hostname: `198.18.${k >> 8}.${k & 255}`, port: 7777 };
+    b.receive(syn, from, now);
+    look();
+  }
+  return result;
+}
+
+Deno.test("§7.3 a SYN flood from 500 addresses does not starve an honest inviter: busy answer within one retransmission", () => {
+  // Off the flood's 0.5 ms grid, so that the honest SYN never finds a token
+  // just earned by chance.
+  for (const honestStart of [0.3, 3000.3, 10_000.7, 20_000.1]) {
+    const r = flood({
+      rate: 2000,
+      addresses: 500,
+      duration: 30_000,
+      honestStart,
+    });
+    assert.ok(
+      r.honestAnswers.length > 0 && r.honestAnswers[0] <= honestStart + T,
+      `honest inviter starting at ${honestStart} ms answered at ${r.honestAnswers}`,
+    );
+    assert.ok(r.floodAnswers > 0, "the flood gets answers too");
+    console.log(
+      `honest inviter from ${honestStart} ms: answered at ${
+        r.honestAnswers[0]
+      } ms; ${r.floodAnswers} answers to the flood`,
+    );
+  }
+});
+
+Deno.test("§7.3 busy answers are bounded per source IP and in total", () => {
+  const r = flood({
+    rate: 2000,
+    addresses: 500,
+    duration: 10_000,
+    honestStart: 0,
+  });
+  // At most the total rate (100/s) plus one second's burst.
+  assert.ok(r.floodAnswers <= 100 * 10 + 100, `${r.floodAnswers} answers`);
+  // A single address flooding alone: its burst, then one a second.
+  const alone = flood({
+    rate: 2000,
+    addresses: 1,
+    duration: 10_000,
+    honestStart: 20_000,
+  });
+  assert.ok(
+    alone.floodAnswers <= 2 + 10,
+    `${alone.floodAnswers} answers to one IP`,
+  );
+});
+
+Deno.test("§7.3 the busy-answer table stays bounded under a flood from many addresses", () => {
+  const r = flood(
+    { rate: 2000, addresses: 5000, duration: 10_000, honestStart: 5000 },
+    { maxBusySenders: 1024 },
+  );
+  assert.ok(r.maxTracked <= 1024, `${r.maxTracked} source IPs tracked`);
+  assert.ok(r.maxTracked >= 1000, "the table is used");
 });
