@@ -724,22 +724,24 @@ Deno.test("§5.6 adaptive timeout: shorter retransmission after RTT samples, bou
   assert.equal(Math.max(...intervals), T, "never above the configured timeout");
 });
 
-Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram", () => {
+Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram, and the backed-off timeout stays until a sample", () => {
   const { a, b } = established({ adaptiveTimeout: true });
   a.send("x", 1000);
   drain(a);
-  a.tick(1000 + T); // retransmitted
-  pass(a, A, b, 1000 + T + 10);
-  pass(b, B, a, 1000 + T + 20);
+  assert.equal(a.nextTimeout(), 2000, "1 s before any sample (RFC 6298 §2.1)");
+  a.tick(2000); // retransmitted
+  assert.equal(a.nextTimeout(), 4000, "doubled");
+  pass(a, A, b, 2010);
+  pass(b, B, a, 2020);
   const delivered = drain(a).events.find((e) => e.type === "delivered");
   assert.deepEqual(delivered, { type: "delivered", id: 1, rtt: undefined });
-  a.send("y", 1000 + T + 30);
+  a.send("y", 2030);
+  pass(a, A, b, 2040);
+  assert.equal(a.nextTimeout(), 2030 + 2000, "still backed off: no sample");
+  pass(b, B, a, 2050); // sent once: a sample of 20 ms
+  a.send("z", 2060);
   drain(a);
-  assert.equal(
-    a.nextTimeout(),
-    1000 + T + 30 + T,
-    "still the configured timeout",
-  );
+  assert.equal(a.nextTimeout(), 2060 + 60, "SRTT 20 + 4·RTTVAR 10 ms");
 });
 
 Deno.test("§7.3 busy answers are rate-limited per source IP", () => {
