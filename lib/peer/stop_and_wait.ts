@@ -1,8 +1,9 @@
 /**
  * The two halves of SIMP's stop-and-wait (SPEC §5), free of sockets and
  * clocks: a sender with one datagram in flight and a bounded queue, a receiver
- * that delivers each sequence bit once, and the retransmission timer's
- * round-trip estimator (SPEC §5.6, RFC 6298 with Karn's rule).
+ * that tells new messages from duplicates and late copies (SPEC §5.3), and
+ * the retransmission timer's round-trip estimator (SPEC §5.6, RFC 6298 with
+ * Karn's rule).
  *
  * Times are milliseconds on any monotonic clock the caller chooses.
  *

@@ -1141,3 +1141,22 @@ Deno.test("§7.3 the busy-answer table stays bounded under a flood from many add
   assert.ok(r.maxTracked <= 1024, `${r.maxTracked} source IPs tracked`);
   assert.ok(r.maxTracked >= 1000, "the table is used");
 });
+
+Deno.test("§5.3 a peer with a constant Sequence that repeats a recent text gets it through when the copy is no longer recent", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "ok"), A, 100);
+  b.receive(chat(0, "alice", "x"), A, 110);
+  drain(b);
+  const attempts = [120, 120 + T, 120 + 2 * T]; // the peer retransmits
+  const outcomes = attempts.map((at) => {
+    b.receive(chat(0, "alice", "ok"), A, at);
+    const { sent, events } = drain(b);
+    return `${show(sent).join(",") || "-"} ${texts(events).join(",") || "-"}`;
+  });
+  assert.deepEqual(
+    outcomes,
+    ["- -", "- -", "ACK 0 bob ok"],
+    "delayed, not lost",
+  );
+  assert.equal(b.counters["stale-copy"], 2);
+});
