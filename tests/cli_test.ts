@@ -39,7 +39,7 @@ Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries, a 60
     timeoutMs: 5000,
     retries: 5,
     adaptiveTimeout: false,
-    minTimeoutMs: 10,
+    minTimeoutMs: 5,
     inviteLimitMs: 60_000,
     autoAccept: false,
     logLevel: "info",
@@ -126,7 +126,7 @@ Deno.test("daemon: --adaptive-timeout is off by default; --min-timeout bounds it
   strictEqual(parseDaemonArgs([]).adaptiveTimeout, false);
   const adaptive = parseDaemonArgs(["--adaptive-timeout"]);
   strictEqual(adaptive.adaptiveTimeout, true);
-  strictEqual(adaptive.minTimeoutMs, 10);
+  strictEqual(adaptive.minTimeoutMs, 5);
   strictEqual(adaptive.timeoutMs, 5000, "the fixed timeout stays the bound");
   strictEqual(
     parseDaemonArgs(["--adaptive-timeout", "--min-timeout", ".05"])

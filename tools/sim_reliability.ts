@@ -166,9 +166,9 @@ function floors(): void {
         const retx = lossy.retransmitted / Math.max(1, lossy.networkLost);
         const spurious = lossless.retransmitted;
         cells.push(
-          `${ratio.toFixed(2)}× ${retx.toFixed(2)}${
-            spurious > 0 ? ` (${spurious} lossless)` : ""
-          }`,
+          `${ratio < 0.01 ? ratio.toPrecision(2) : ratio.toFixed(2)}× ${
+            retx.toFixed(2)
+          }${spurious > 0 ? ` (${spurious} lossless)` : ""}`,
         );
       }
       console.log(cells.join(" | "));

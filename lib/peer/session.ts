@@ -68,13 +68,12 @@ export interface SessionConfig {
   /** Adaptive retransmission timeout (SPEC §5.6); off by default. */
   adaptiveTimeout: boolean;
   /**
-   * Lower bound of the adaptive timeout; default 10: far above loopback and
-   * LAN round trips (0.05–1 ms), so that the smoothed RTT and its variance
-   * set the timeout only on slower paths, and above the few-millisecond
-   * stalls of a busy machine, which would otherwise cause spurious
-   * retransmissions; far below the fixed 5 s, so that a loss on a fast
-   * link costs milliseconds. The figures behind it are in the README ("On
-   * a lossy link") and come from `tools/sim_reliability.ts floors`.
+   * Lower bound of the adaptive timeout; default 5: far above loopback and
+   * LAN round trips (0.05–1 ms), so that on those the floor sets the
+   * timeout and the scheduling stalls of a busy machine (a few ms) are not
+   * taken for losses; far below the fixed 5 s, so that a loss on a fast link
+   * costs milliseconds. The figures behind it are in the README ("On a lossy
+   * link"), from `tools/sim_reliability.ts floors`.
    */
   minTimeout: number;
   /** Accept invitations without asking (SPEC §4.9); off by default. */
@@ -104,7 +103,7 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   invitationLimit: 60_000,
   maxQueue: 64,
   adaptiveTimeout: false,
-  minTimeout: 10,
+  minTimeout: 5,
   autoAccept: false,
   maxFormerPeers: 16,
   busyAnswersPerSecond: 100,
