@@ -542,7 +542,14 @@ export class Session {
 
   /** The clock reached `now`: retransmit, give up or expire what is due. */
   tick(now: number): void {
-    for (const to of this.#busyAnswers.due(now)) this.#busyAnswer(to);
+    for (const to of this.#busyAnswers.due(now)) {
+      // Not busy any more, or that daemon is now the one we deal with: its
+      // SYN, retransmitted, gets what the phase gives it (SPEC §4.5–§4.8).
+      if (this.#phase === "idle" || this.#peer?.hostname === to.hostname) {
+        continue;
+      }
+      this.#busyAnswer(to);
+    }
     switch (this.#phase) {
       case "inviting":
         if (now >= this.#inviteDeadline) {

@@ -1160,3 +1160,28 @@ Deno.test("§5.3 a peer with a constant Sequence that repeats a recent text gets
   );
   assert.equal(b.counters["stale-copy"], 2);
 });
+
+Deno.test("§4.8 a busy answer that waited is not sent once the daemon is idle, or to a sender that became its partner", () => {
+  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  const endChat = () => {
+    const { a, b } = established({ busyAnswersPerSecond: 1 });
+    b.receive(control(Op.SYN, 0, "x"), ip(1), 100); // answered: bucket empty
+    b.receive(control(Op.SYN, 0, "y"), ip(2), 100); // waits
+    drain(b);
+    a.leave(200);
+    pass(a, A, b, 210); // alice's FIN: bob is idle
+    drain(b);
+    assert.equal(b.phase, "idle");
+    return b;
+  };
+  const idle = endChat();
+  idle.tick(idle.nextTimeout()!);
+  assert.deepEqual(show(drain(idle).sent), [], "idle: its next SYN invites");
+
+  const b = endChat();
+  b.receive(control(Op.SYN, 0, "y"), ip(2), 300); // retransmitted: invites
+  assert.deepEqual(eventTypes(drain(b).events), ["invitation"]);
+  b.tick(b.nextTimeout()!);
+  assert.deepEqual(show(drain(b).sent), [], "not busy to the inviter");
+  assert.equal(b.phase, "invited");
+});
