@@ -35,7 +35,7 @@ export type BusyDecision =
 /** What the budget needs of an address: its IP, the key of a sender. */
 export interface HostAddress {
   /** The IP address. */
-  hostname: string;
+  ip: string;
 }
 
 interface Sender<A> {
@@ -66,12 +66,12 @@ interface Sender<A> {
  * @example
  * ```ts
  * import { BusyAnswers } from "./busy_answers.ts";
- * const busy = new BusyAnswers<{ hostname: string; port: number }>({
+ * const busy = new BusyAnswers<{ ip: string; port: number }>({
  *   perSecond: 1, perSenderBurst: 2, perSenderInterval: 1000,
  *   maxSenders: 100, maxWait: 5000,
  * });
- * const c = { hostname: "192.0.2.1", port: 7777 };
- * const d = { hostname: "192.0.2.2", port: 7777 };
+ * const c = { ip: "192.0.2.1", port: 7777 };
+ * const d = { ip: "192.0.2.2", port: 7777 };
  * busy.request(c, 0); // "answer": the total bucket held one token
  * busy.request(d, 10); // "deferred": it is empty
  * busy.nextDue(); // 1000: when it holds one again
@@ -121,7 +121,7 @@ export class BusyAnswers<A extends HostAddress> {
    * {@linkcode due} first when {@linkcode nextDue} has passed.
    */
   request(from: A, now: number): BusyDecision {
-    const sender = this.#sender(from.hostname, now);
+    const sender = this.#sender(from.ip, now);
     const { perSenderBurst, perSenderInterval } = this.#options;
     sender.tokens = Math.min(
       perSenderBurst,

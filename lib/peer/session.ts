@@ -528,7 +528,7 @@ export class Session {
     for (const to of this.#busyAnswers.due(now)) {
       // Not busy any more, or that daemon is now the one we deal with: its
       // SYN, retransmitted, gets what the phase gives it (SPEC §4.5–§4.8).
-      if (this.#phase === "idle" || this.#peer?.hostname === to.hostname) {
+      if (this.#phase === "idle" || this.#peer?.ip === to.ip) {
         continue;
       }
       this.#busyAnswer(to);

@@ -3,7 +3,7 @@
 // tests/peer/session_test.ts.
 
 import assert from "node:assert/strict";
-import type { Address } from "../../lib/peer/session.ts";
+import type { Address } from "../../lib/address.ts";
 import {
   BusyAnswers,
   type BusyAnswersOptions,
@@ -18,7 +18,7 @@ const OPTIONS: BusyAnswersOptions = {
 };
 
 function ip(n: number): Address {
-  return { hostname: `198.18.0.${n}`, port: 7777 };
+  return { ip: `198.18.0.${n}`, port: 7777 };
 }
 
 Deno.test("§7.3 one source IP: its burst, then one answer per interval, whatever its ports", () => {

@@ -763,12 +763,12 @@ Deno.test("§7.3 busy answers are rate-limited per source IP", () => {
 
 Deno.test("§7.3 busy answers beyond the total rate wait for the bucket, one per sender, least recently answered first", () => {
   const { b } = established({ busyAnswersPerSecond: 2 });
-  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  const ip = (n: number) => ({ ip: `198.18.0.${n}`, port: 7777 });
   for (const n of [1, 2, 3, 4]) b.receive(control(Op.SYN, 0, "x"), ip(n), 100);
   b.receive(control(Op.SYN, 0, "x"), ip(1), 101); // 1 was answered
   b.receive(control(Op.SYN, 0, "x"), ip(3), 102); // 3 waits already
   const answered = () =>
-    drain(b).sent.filter((s) => s.d.op === Op.ERR).map((s) => s.to.hostname);
+    drain(b).sent.filter((s) => s.d.op === Op.ERR).map((s) => s.to.ip);
   assert.deepEqual(answered(), ["198.18.0.1", "198.18.0.2"]);
   const due = b.nextTimeout()!;
   assert.equal(due, 600, "a token every 500 ms");
@@ -1050,7 +1050,7 @@ function flood(
   const look = () => {
     for (const { to, d } of drain(b).sent) {
       if (d.op !== Op.ERR) continue;
-      if (to.hostname === C.hostname) {
+      if (to.ip === C.ip) {
         result.honestAnswers.push(now);
         honestDue = undefined;
       } else {
@@ -1081,7 +1081,7 @@ function flood(
     wake(i * step);
     now = i * step;
     const k = i % options.addresses;
-    const from = { hostname: `198.18.${k >> 8}.${k & 255}`, port: 7777 };
+    const from = { ip: `198.18.${k >> 8}.${k & 255}`, port: 7777 };
     b.receive(syn, from, now);
     look();
   }
@@ -1162,7 +1162,7 @@ Deno.test("§5.3 a peer with a constant Sequence that repeats a recent text gets
 });
 
 Deno.test("§4.8 a busy answer that waited is not sent once the daemon is idle, or to a sender that became its partner", () => {
-  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  const ip = (n: number) => ({ ip: `198.18.0.${n}`, port: 7777 });
   const endChat = () => {
     const { a, b } = established({ busyAnswersPerSecond: 1 });
     b.receive(control(Op.SYN, 0, "x"), ip(1), 100); // answered: bucket empty
