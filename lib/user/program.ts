@@ -39,22 +39,24 @@
  * @module
  */
 
+import { ClientEnd } from "../link/client_end.ts";
+import { LineSplitter } from "../link/lines.ts";
 import {
-  type ChatEvent,
   CLIENT_PORT,
-  type DaemonPhase,
-  encodeRequest,
-  type HelloReply,
-  type Limits,
-  LineReader,
-  LINK_VERSION,
-  parseDaemonLine,
-  type PeerInfo,
+  type Command,
+  type DaemonState,
+  type LinkEvent,
+  type LinkLimits,
+  type LinkPeer,
+  type LinkPhase,
   type Reply,
-  type Request,
-} from "./_link_shim.ts";
+  type SendReply,
+} from "../link/protocol.ts";
 
-export type { ChatEvent, DaemonPhase, Limits, PeerInfo };
+export type { LinkEvent, LinkLimits, LinkPeer, LinkPhase };
+
+/** An event from the daemon, as {@linkcode Chat.events} yields it. */
+export type ChatEvent = LinkEvent;
 
 /**
  * How many unread events are kept. Beyond it, `delivered` and
@@ -115,16 +117,8 @@ export class ChatError extends Error {
   }
 }
 
-/**
- * The daemon's state when the client connected: the chat phase and, in a
- * chat or an invitation, the peer.
- */
-export interface ChatState {
-  /** The daemon's phase. */
-  phase: DaemonPhase;
-  /** The peer of the chat or invitation, if any. */
-  peer?: PeerInfo;
-}
+/** The daemon's state when the client connected: phase and peer. */
+export type ChatState = DaemonState;
 
 /**
  * Opens the link to the daemon at `ip` (port `options.port`, default 7778)
@@ -167,8 +161,11 @@ export async function connect(
   return chat;
 }
 
+/** Ok replies. */
+type OkReply = Exclude<Reply, { ok: false }>;
+
 interface Pending {
-  resolve(reply: Reply & { ok: true }): void;
+  resolve(reply: OkReply): void;
   reject(error: ChatError): void;
 }
 
@@ -187,8 +184,9 @@ export class Chat implements AsyncDisposable {
   /** The daemon's address, `ip:port`. */
   readonly daemon: string;
   #conn: Deno.TcpConn;
-  #nextId = 1;
+  #link = new ClientEnd();
   #replies = new Map<number, Pending>();
+  #greeting: Pending | undefined;
   /** Sends handed to the daemon, by message id once replied. */
   #inFlight = new Map<number, Outgoing>();
   /** Sends replied to before an outcome; message ids whose outcome came early. */
@@ -196,9 +194,7 @@ export class Chat implements AsyncDisposable {
   /** Sends not yet handed to the daemon (over `limits.queue`). */
   #waiting: Outgoing[] = [];
   #waitingHead = 0;
-  /** Sends handed to the daemon and not yet settled. */
-  #outstanding = 0;
-  #limits: Limits = { queue: 1, text: 0 };
+  #limits: LinkLimits = { queue: 1, text: 0 };
   #state: ChatState = { phase: "idle" };
   /** Why the last chat ended, for the `undelivered` events that follow. */
   #endReason: ChatError | undefined;
@@ -225,7 +221,7 @@ export class Chat implements AsyncDisposable {
   }
 
   /** The daemon's limits from its hello reply (`queue`, longest `text`). */
-  get limits(): Limits {
+  get limits(): LinkLimits {
     return this.#limits;
   }
 
@@ -259,24 +255,23 @@ export class Chat implements AsyncDisposable {
   async _hello(name: string): Promise<void> {
     this.#reading = this.#readLoop();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const { promise, resolve, reject } = Promise.withResolvers<OkReply>();
+    this.#greeting = { resolve, reject };
     try {
-      const reply = await Promise.race([
-        this.#request({ cmd: "hello", v: LINK_VERSION, name }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new ChatError(
-                  `Daemon at ${this.daemon} did not answer within ${HELLO_TIMEOUT_MS} ms — is it a simp daemon?`,
-                  "disconnected",
-                ),
-              ),
-            HELLO_TIMEOUT_MS,
-          );
-        }),
-      ]) as unknown as HelloReply;
-      this.#limits = reply.limits;
-      this.#state = reply.state;
+      this.#write(this.#link.hello(name));
+      timer = setTimeout(
+        () =>
+          reject(
+            new ChatError(
+              `Daemon at ${this.daemon} did not answer within ${HELLO_TIMEOUT_MS} ms — is it a simp daemon?`,
+              "disconnected",
+            ),
+          ),
+        HELLO_TIMEOUT_MS,
+      );
+      await promise;
+      this.#limits = this.#link.limits!;
+      this.#state = this.#link.state!;
     } catch (error) {
       this.#end(
         error instanceof ChatError
@@ -287,6 +282,7 @@ export class Chat implements AsyncDisposable {
       throw error;
     } finally {
       clearTimeout(timer);
+      this.#greeting = undefined;
     }
   }
 
@@ -323,7 +319,7 @@ export class Chat implements AsyncDisposable {
     if (this.#ended !== undefined) {
       reject(this.#ended);
     } else if (
-      this.#outstanding < this.#limits.queue && this.#waitingLength() === 0
+      this.#link.maySend && this.#waitingLength() === 0
     ) {
       this.#handOver({ text, resolve, reject });
     } else {
@@ -368,10 +364,9 @@ export class Chat implements AsyncDisposable {
   }
 
   #handOver(message: Outgoing): void {
-    this.#outstanding++;
     this.#request({ cmd: "send", text: message.text }).then(
       (reply) => {
-        const msgId = (reply as { msgId: number }).msgId;
+        const msgId = (reply as SendReply).msgId;
         if (this.#early.has(msgId)) {
           const outcome = this.#early.get(msgId)!;
           this.#early.delete(msgId);
@@ -385,7 +380,6 @@ export class Chat implements AsyncDisposable {
   }
 
   #settle(message: Outgoing, outcome: ChatError | null): void {
-    this.#outstanding--;
     if (outcome === null) message.resolve();
     else message.reject(outcome);
     this.#pump();
@@ -394,7 +388,7 @@ export class Chat implements AsyncDisposable {
   #pump(): void {
     while (
       this.#ended === undefined && this.#waitingLength() > 0 &&
-      this.#outstanding < this.#limits.queue
+      this.#link.maySend
     ) {
       const next = this.#waiting[this.#waitingHead++];
       if (
@@ -421,16 +415,18 @@ export class Chat implements AsyncDisposable {
     this.#settle(message, outcome);
   }
 
-  #request(request: Request): Promise<Reply & { ok: true }> {
+  #request(command: Command): Promise<OkReply> {
     if (this.#ended !== undefined) return Promise.reject(this.#ended);
-    const id = this.#nextId++;
-    const { promise, resolve, reject } = Promise.withResolvers<
-      Reply & { ok: true }
-    >();
+    const { id, line } = this.#link.request(command);
+    const { promise, resolve, reject } = Promise.withResolvers<OkReply>();
     this.#replies.set(id, { resolve, reject });
-    this.#out.push(encodeRequest(id, request));
-    if (!this.#writing) this.#writeLoop();
+    this.#write(line);
     return promise;
+  }
+
+  #write(line: string): void {
+    this.#out.push(line);
+    if (!this.#writing) this.#writeLoop();
   }
 
   async #writeLoop(): Promise<void> {
@@ -455,7 +451,7 @@ export class Chat implements AsyncDisposable {
 
   async #readLoop(): Promise<void> {
     const buffer = new Uint8Array(65_536);
-    const lines = new LineReader();
+    const lines = new LineSplitter();
     try {
       for (;;) {
         if (this.#ended !== undefined) return;
@@ -473,8 +469,18 @@ export class Chat implements AsyncDisposable {
           );
           return;
         }
-        for (const line of lines.push(buffer.subarray(0, n))) {
-          this.#onLine(line);
+        for (const item of lines.push(buffer.subarray(0, n))) {
+          if (item.type === "line") {
+            this.#onLine(item.text);
+          } else if (item.type === "too-long") {
+            this.#end(
+              new ChatError(
+                `The daemon at ${this.daemon} sent a line longer than ${item.limit} bytes: closed the connection`,
+                "disconnected",
+              ),
+            );
+          }
+          // A line that is not UTF-8 is not a message: passed over.
         }
       }
     } catch (error) {
@@ -493,25 +499,36 @@ export class Chat implements AsyncDisposable {
   }
 
   #onLine(line: string): void {
-    const message = parseDaemonLine(line);
-    if (message === undefined) return;
-    if ("event" in message) {
-      this.#onEvent(message.event as ChatEvent);
-      return;
-    }
-    const reply = message;
-    if (reply.re === null) {
-      if (!reply.ok && this.#nextId === 2) {
-        // Refused before hello was answered (e.g. another client is there).
-        this.#end(new ChatError(reply.error, "refused"));
+    const input = this.#link.receive(line);
+    switch (input.type) {
+      case "event":
+        this.#onEvent(input.event);
+        break;
+      case "reply": {
+        const pending = input.request.cmd === "hello"
+          ? this.#greeting
+          : this.#replies.get(input.request.id);
+        this.#replies.delete(input.request.id);
+        if (pending === undefined) break;
+        if (input.reply.ok) pending.resolve(input.reply);
+        else pending.reject(new ChatError(input.reply.error, "refused"));
+        break;
       }
-      return;
+      case "refusal":
+        // Refused before hello was answered (e.g. another client is there).
+        if (this.#greeting !== undefined) {
+          this.#greeting.reject(new ChatError(input.reply.error, "refused"));
+        }
+        break;
+      case "violation":
+        this.#end(
+          new ChatError(
+            `The daemon at ${this.daemon} broke the link protocol (${input.error.message}): closed the connection`,
+            "disconnected",
+          ),
+        );
+        break;
     }
-    const pending = this.#replies.get(reply.re);
-    if (pending === undefined) return;
-    this.#replies.delete(reply.re);
-    if (reply.ok) pending.resolve(reply);
-    else pending.reject(new ChatError(reply.error, "refused"));
   }
 
   #onEvent(event: ChatEvent): void {
@@ -594,6 +611,7 @@ export class Chat implements AsyncDisposable {
     this.#ended = reason;
     for (const pending of this.#replies.values()) pending.reject(reason);
     this.#replies.clear();
+    this.#greeting?.reject(reason);
     for (const message of this.#inFlight.values()) message.reject(reason);
     this.#inFlight.clear();
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) {
