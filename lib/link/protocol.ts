@@ -25,7 +25,7 @@
  * @module
  */
 
-import * as v from "valibot";
+import * as v from "npm:valibot@1.5.0";
 import { isIPv4 } from "../address.ts";
 import type { Phase } from "../peer/session.ts";
 import {
