@@ -8,7 +8,12 @@ import {
   deepStrictEqual as assertEquals,
   ok as assert,
 } from "node:assert/strict";
-import { type Chat, ChatError, connect } from "../../lib/user/program.ts";
+import {
+  type Chat,
+  ChatError,
+  connect,
+  EVENT_BUFFER_LIMIT,
+} from "../../lib/user/program.ts";
 
 const IP = "127.0.97.201";
 let nextPort = 17_000;
@@ -270,4 +275,39 @@ Deno.test("connect: no daemon gives a clear error", async () => {
   );
   assert(error.message.startsWith(`Daemon not reachable at ${IP}:`));
   assert(error.message.includes("simp daemon"), error.message);
+});
+
+Deno.test("a daemon that breaks the link protocol is left with a clear error", async () => {
+  const daemon = new FakeDaemon();
+  const [chat] = await Promise.all([
+    connect(IP, { name: "bot", port: daemon.port }),
+    daemon.accept(),
+  ]);
+  const sending = chat.send("hi");
+  await daemon.next();
+  daemon.write({ re: 99, ok: true, msgId: [[["deep"]]] });
+  const error = await rejection(() => sending);
+  assertEquals(error.reason, "disconnected");
+  assert(error.message.includes("broke the link protocol"), error.message);
+  assert(chat.closed);
+  await daemon.close();
+});
+
+Deno.test("sends settle even when the program never reads the events", async () => {
+  const daemon = new FakeDaemon();
+  const [chat] = await Promise.all([
+    connect(IP, { name: "bot", port: daemon.port }),
+    daemon.accept(64),
+  ]);
+  const count = EVENT_BUFFER_LIMIT + 500;
+  const sends = Array.from({ length: count }, (_, i) => chat.send(`m${i}`));
+  for (let i = 0; i < count; i++) {
+    const request = await daemon.next();
+    daemon.write({ re: request.id, ok: true, msgId: i });
+    daemon.event({ type: "delivered", id: i });
+  }
+  await Promise.all(sends);
+  assertEquals(chat.droppedEvents, 500);
+  await quit(chat, daemon);
+  await daemon.close();
 });
