@@ -19,7 +19,9 @@
  * Every step is bounded in count and in time; addresses come from
  * 127.0.96.0/24 and 127.0.97.0/24. Figures are printed as a report and, with
  * `--json`, as one JSON object at the end. Options: `--count N` (messages of
- * step 2, default 5000), `--chats 1,10,50`, `--skip-chats`.
+ * step 2, default 5000), `--chats 1,10,50`, `--skip-chats`, `--cpu-prof DIR`
+ * (the four processes of step 2 write V8 CPU profiles into DIR; summarise
+ * them with bench/profile_summary.ts).
  *
  * @module
  */
@@ -59,6 +61,7 @@ const { values: flags } = parseArgs({
     chats: { type: "string", default: "1,10,50" },
     "skip-chats": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
   },
 });
 const COUNT = Number(flags.count);
@@ -71,6 +74,10 @@ if (CHAT_COUNTS.some((n) => !Number.isSafeInteger(n) || n < 1 || n > 120)) {
 }
 
 const DENO_RUN = ["run", "--allow-net", "--allow-read", "--allow-env"];
+/** The same for the four processes of step 2, with a CPU profile if asked. */
+const DENO_RUN_E2E = flags["cpu-prof"] === undefined
+  ? DENO_RUN
+  : [...DENO_RUN, "--cpu-prof", `--cpu-prof-dir=${flags["cpu-prof"]}`];
 
 let pinning = await hasTaskset();
 const cpus = allowedCpus();
@@ -146,9 +153,13 @@ async function pingPong(): Promise<PingPong> {
 
 // -- Daemons ------------------------------------------------------------
 
-function startDaemon(procs: ProcessGroup, ip: string): Proc {
+function startDaemon(
+  procs: ProcessGroup,
+  ip: string,
+  run = DENO_RUN,
+): Proc {
   return procs.spawn(`daemon ${ip}`, [
-    ...DENO_RUN,
+    ...run,
     "mod.ts",
     "daemon",
     ip,
@@ -181,12 +192,12 @@ interface EndToEnd {
 async function endToEnd(reference: PingPong): Promise<EndToEnd> {
   const procs = new ProcessGroup();
   try {
-    const daemonA = startDaemon(procs, E2E_IPS[0]);
-    const daemonB = startDaemon(procs, E2E_IPS[1]);
+    const daemonA = startDaemon(procs, E2E_IPS[0], DENO_RUN_E2E);
+    const daemonB = startDaemon(procs, E2E_IPS[1], DENO_RUN_E2E);
     await daemonReady(daemonA);
     await daemonReady(daemonB);
     const bob = procs.spawn("bob", [
-      ...DENO_RUN,
+      ...DENO_RUN_E2E,
       "bench/_chat_user.ts",
       "receive",
       E2E_IPS[1],
@@ -197,7 +208,7 @@ async function endToEnd(reference: PingPong): Promise<EndToEnd> {
     ], { stdin: false });
     await bob.expect("ready", { timeoutMs: 30_000 });
     const alice = procs.spawn("alice", [
-      ...DENO_RUN,
+      ...DENO_RUN_E2E,
       "bench/_chat_user.ts",
       "send",
       E2E_IPS[0],
