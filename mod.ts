@@ -156,6 +156,16 @@ export {
   type HelloPhase,
 } from "./lib/link/client_end.ts";
 export {
+  BACKLOG_LIMIT,
+  type ConnectionId,
+  DaemonEnd,
+  type DaemonEndAction,
+  type DaemonEndOptions,
+  type DaemonEndRequest,
+  type DroppedEvent,
+  KEPT_LIMIT,
+} from "./lib/link/daemon_end.ts";
+export {
   type LineItem,
   LineSplitter,
   type LineSplitterOptions,

@@ -15,7 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ChatError, connect } from "../mod.ts";
+import { type Chat, ChatError, connect } from "../mod.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -28,7 +28,7 @@ const { values, positionals } = parseArgs({
 const ip = positionals[0] ?? "127.0.0.1";
 const port = values.port === undefined ? undefined : Number(values.port);
 
-let chat;
+let chat: Chat;
 try {
   chat = await connect(ip, { name: values.name, port });
 } catch (error) {
