@@ -100,7 +100,7 @@ async function drain(chat: Chat): Promise<void> {
 async function sendAll(chat: Chat, count: number): Promise<number> {
   const outstanding: Promise<void>[] = [];
   let failed = 0;
-  const window = chat.limits.queue;
+  const window = 2 * chat.limits.queue;
   for (let seq = 0; seq < count; seq++) {
     if (outstanding.length >= window) await outstanding.shift();
     outstanding.push(chat.send(text(seq)).catch(() => void failed++));
@@ -143,8 +143,10 @@ if (import.meta.main) {
   const [role, count, ips, peers] = Deno.args;
   if (role === "receive" && ips !== undefined) {
     await receive(Number(count), ips.split(","));
+    Deno.exit(0);
   } else if (role === "send" && peers !== undefined) {
     await send(Number(count), ips.split(","), peers.split(","));
+    Deno.exit(0);
   } else {
     console.error(
       "Usage: _load.ts receive COUNT IP,IP,… | send COUNT IP,IP,… PEER_IP,PEER_IP,…",

@@ -240,6 +240,10 @@ async function endToEnd(reference: PingPong): Promise<EndToEnd> {
     const after = Object.fromEntries(
       Object.entries(four).map(([k, p]) => [k, cpuMicros(p.child.pid)]),
     );
+    // The clients quit by themselves (and write their CPU profiles, if
+    // asked); the daemons are stopped with SIGTERM at the end.
+    await alice.exit(10_000);
+    await bob.exit(10_000);
     const seconds = (Math.max(received.lastAt, sent.allDeliveredAt) -
       sent.t0) / 1000;
     const rate = COUNT / seconds;

@@ -191,6 +191,8 @@ export class Chat implements AsyncDisposable {
   #inFlight = new Map<number, Outgoing>();
   /** Sends replied to before an outcome; message ids whose outcome came early. */
   #early = new Map<number, ChatError | null>();
+  /** Whether the window of sends was full and is not yet half drained. */
+  #refilling = false;
   /** Sends not yet handed to the daemon (over `limits.queue`). */
   #waiting: Outgoing[] = [];
   #waitingHead = 0;
@@ -319,9 +321,10 @@ export class Chat implements AsyncDisposable {
     if (this.#ended !== undefined) {
       reject(this.#ended);
     } else if (
-      this.#link.maySend && this.#waitingLength() === 0
+      !this.#refilling && this.#link.maySend && this.#waitingLength() === 0
     ) {
       this.#handOver({ text, resolve, reject });
+      if (!this.#link.maySend) this.#refilling = true;
     } else {
       this.#waiting.push({ text, resolve, reject });
     }
@@ -386,6 +389,16 @@ export class Chat implements AsyncDisposable {
   }
 
   #pump(): void {
+    if (this.#refilling) {
+      // The window was full: refill it once half of it has drained, all at
+      // once (one write, one read and one batch of replies at the daemon)
+      // rather than one send per outcome. The daemon still holds the other
+      // half meanwhile, so its sending never waits for us.
+      if (this.#link.unsettledSends > Math.floor(this.#limits.queue / 2)) {
+        return;
+      }
+      this.#refilling = false;
+    }
     while (
       this.#ended === undefined && this.#waitingLength() > 0 &&
       this.#link.maySend
@@ -399,6 +412,7 @@ export class Chat implements AsyncDisposable {
       }
       this.#handOver(next);
     }
+    if (!this.#link.maySend) this.#refilling = true;
   }
 
   #outcome(id: number, outcome: ChatError | null): void {
