@@ -90,10 +90,13 @@ async function started(chat: Chat): Promise<void> {
   throw new Error(`The daemon at ${chat.daemon} went away`);
 }
 
-/** Reads (and drops) the events of `chat` until it closes. */
+let retransmissions = 0;
+
+/** Reads the events of `chat` until it closes, counting retransmissions. */
 async function drain(chat: Chat): Promise<void> {
-  for await (const _ of chat.events) {
+  for await (const event of chat.events) {
     // The send promises carry the outcomes.
+    if (event.type === "retransmitted") retransmissions++;
   }
 }
 
@@ -134,6 +137,7 @@ async function send(
     allDeliveredAt: t1,
     failed: failed.reduce((a, b) => a + b, 0),
     dropped: chats.filter((chat) => chat.closed).length,
+    retransmissions,
   }));
   await Promise.all(chats.map((chat) => chat.close()));
   await Promise.all(draining);
