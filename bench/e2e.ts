@@ -32,6 +32,7 @@ import { type Proc, ProcessGroup } from "../tools/_processes.ts";
 import {
   allowedCpus,
   cpuMicros,
+  cpuTimes,
   hasTaskset,
   pin,
   rssBytes,
@@ -186,6 +187,8 @@ interface EndToEnd {
   messagesPerSecond: number;
   ratioToPingPong: number;
   cpuMicrosPerMessage: Record<string, number>;
+  /** The part of it spent in the kernel (system time). */
+  systemMicrosPerMessage: Record<string, number>;
   cpuMicrosPerMessageTotal: number;
   latencyOneAtATimeMs: Latency;
   latencyUnderLoadMs: Latency;
@@ -231,7 +234,7 @@ async function endToEnd(reference: PingPong): Promise<EndToEnd> {
 
     const four = { daemonA, clientA: alice, daemonB, clientB: bob };
     const before = Object.fromEntries(
-      Object.entries(four).map(([k, p]) => [k, cpuMicros(p.child.pid)]),
+      Object.entries(four).map(([k, p]) => [k, cpuTimes(p.child.pid)]),
     );
     await alice.write("go");
     const sent = JSON.parse(
@@ -241,7 +244,7 @@ async function endToEnd(reference: PingPong): Promise<EndToEnd> {
       await bob.expect(/^\{/, { timeoutMs: STEP_LIMIT_MS }),
     );
     const after = Object.fromEntries(
-      Object.entries(four).map(([k, p]) => [k, cpuMicros(p.child.pid)]),
+      Object.entries(four).map(([k, p]) => [k, cpuTimes(p.child.pid)]),
     );
     // The clients quit by themselves (and write their CPU profiles, if
     // asked); the daemons are stopped with SIGTERM at the end.
@@ -251,13 +254,18 @@ async function endToEnd(reference: PingPong): Promise<EndToEnd> {
       sent.t0) / 1000;
     const rate = COUNT / seconds;
     const perMessage: Record<string, number> = {};
+    const systemPerMessage: Record<string, number> = {};
     for (const key of Object.keys(four)) {
-      perMessage[key] = round((after[key] - before[key]) / COUNT, 1);
+      const user = after[key].user - before[key].user;
+      const system = after[key].system - before[key].system;
+      perMessage[key] = round((user + system) / COUNT, 1);
+      systemPerMessage[key] = round(system / COUNT, 1);
     }
     return {
       messagesPerSecond: round(rate),
       ratioToPingPong: round(rate / reference.roundTripsPerSecond, 3),
       cpuMicrosPerMessage: perMessage,
+      systemMicrosPerMessage: systemPerMessage,
       cpuMicrosPerMessageTotal: round(
         Object.values(perMessage).reduce((a, b) => a + b, 0),
         1,
@@ -404,8 +412,9 @@ if (!flags["only-chats"]) {
   );
   log(
     `   CPU per message: ${
-      Object.entries(e2e.cpuMicrosPerMessage).map(([k, v]) => `${k} ${v} µs`)
-        .join(", ")
+      Object.entries(e2e.cpuMicrosPerMessage).map(([k, v]) =>
+        `${k} ${v} µs (kernel ${e2e!.systemMicrosPerMessage[k]})`
+      ).join(", ")
     }; together ${e2e.cpuMicrosPerMessageTotal} µs (target ≤ 400 µs) = ${
       round(
         e2e.cpuMicrosPerMessageTotal /
