@@ -13,7 +13,12 @@
  * @module
  */
 
-import { type Address, formatAddress, sameAddress } from "../address.ts";
+import {
+  type Address,
+  formatAddress,
+  sameAddress,
+  specialAddress,
+} from "../address.ts";
 import {
   type ConnectionId,
   DaemonEnd,
@@ -215,6 +220,7 @@ export class DaemonCore {
   #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
+  #refusalLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -303,7 +309,7 @@ export class DaemonCore {
         client: formatAddress(remote),
       });
     } else {
-      this.#overLimitLogs.warning(log, now, {
+      this.#refusalLogs.warning(log, now, {
         message:
           "Refused a client from {client}: the client at {holder} holds the slot",
         properties: {
@@ -469,6 +475,12 @@ export class DaemonCore {
         }
         case "invite": {
           const to = { ip: request.ip, port: request.port ?? SIMP_PORT };
+          const special = specialAddress(to.ip);
+          if (special !== undefined) {
+            throw new SessionError(
+              `${to.ip} is ${special}, not a daemon's: invite one user's daemon IP address such as 127.0.0.2`,
+            );
+          }
           if (to.ip === this.#ip && this.#ports.includes(to.port)) {
             throw new SessionError(
               `${
