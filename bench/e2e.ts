@@ -332,6 +332,8 @@ async function concurrent(n: number): Promise<Concurrent> {
     // Not pinned: 2N daemons and their clients share the machine's CPUs as
     // the scheduler sees fit (pinning each side to one CPU measured 5×
     // slower for N = 10: every wake-up waits for that one CPU).
+    await sender.write("go");
+    await sender.expect("warm", { timeoutMs: STEP_LIMIT_MS });
     const all = [...daemonsA, ...daemonsB, sender, receiver];
     const cpuBefore = all.map((p) => cpuMicros(p.child.pid));
     await sender.write("go");
