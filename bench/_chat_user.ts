@@ -32,7 +32,7 @@ function text(phase: string, seq: number): string {
   return `${phase}:${seq}:${nowMs().toFixed(3)}:`.padEnd(TEXT_LENGTH, "x");
 }
 
-async function stdinLines(): Promise<() => Promise<void>> {
+function stdinLines(): () => Promise<void> {
   const reader = Deno.stdin.readable.getReader();
   return async () => {
     const { done } = await reader.read();
@@ -119,7 +119,7 @@ async function send(
   latency: number,
   count: number,
 ): Promise<void> {
-  const nextLine = await stdinLines();
+  const nextLine = stdinLines();
   const chat = await connect(ip, { name });
   const started = Promise.withResolvers<void>();
   const watching = (async () => {
