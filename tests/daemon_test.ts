@@ -1104,6 +1104,35 @@ Deno.test("daemon: a second client gets the busy line naming the first and is cl
   });
 });
 
+Deno.test("daemon: a client that only closes its sending side still gets its replies, and the slot is free at once (§7.2)", async () => {
+  await withDaemon("127.0.90.16", {}, async (daemon) => {
+    const client = await TcpClient.open(daemon.client);
+    try {
+      await client.send({ cmd: "hello", v: 2, name: "alice" });
+      await client.send({ cmd: "accept" });
+      await client.conn.closeWrite();
+      strictEqual((await client.reply(1)).ok, true);
+      deepStrictEqual(await client.reply(2), {
+        re: 2,
+        ok: false,
+        error: "There is no invitation to accept",
+      });
+      await client.closed();
+      const next = await TcpClient.open(daemon.client);
+      try {
+        strictEqual(
+          (await next.request({ cmd: "hello", v: 2, name: "bob" })).ok,
+          true,
+        );
+      } finally {
+        next.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+
 Deno.test("daemon: every kind of bad line gets an error reply and the daemon goes on; a huge line closes the connection (§9)", async () => {
   await withDaemon("127.0.90.12", {}, async (daemon) => {
     const client = await TcpClient.open(daemon.client);
