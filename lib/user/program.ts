@@ -245,7 +245,8 @@ export class Chat implements AsyncDisposable {
   #heldBack = 0;
   #dropped = 0;
   #wakeReader: (() => void) | undefined;
-  #wakeProgram: (() => void) | undefined;
+  /** The iterations waiting for an event (more than one may iterate). */
+  #wakeProgram: (() => void)[] = [];
   #reading: Promise<void> | undefined;
 
   /** Use {@linkcode connect}. */
@@ -622,8 +623,12 @@ export class Chat implements AsyncDisposable {
     }
     if (!bookkeeping) this.#heldBack++;
     this.#events.push(event);
-    this.#wakeProgram?.();
-    this.#wakeProgram = undefined;
+    this.#wakePrograms();
+  }
+
+  #wakePrograms(): void {
+    if (this.#wakeProgram.length === 0) return;
+    for (const wake of this.#wakeProgram.splice(0)) wake();
   }
 
   #eventsLength(): number {
@@ -647,7 +652,7 @@ export class Chat implements AsyncDisposable {
       } else if (this.#ended !== undefined) {
         return;
       } else {
-        await new Promise<void>((resolve) => this.#wakeProgram = resolve);
+        await new Promise<void>((resolve) => this.#wakeProgram.push(resolve));
       }
     }
   }
@@ -671,6 +676,6 @@ export class Chat implements AsyncDisposable {
       // Closed already.
     }
     this.#wakeReader?.();
-    this.#wakeProgram?.();
+    this.#wakePrograms();
   }
 }

@@ -310,3 +310,26 @@ Deno.test("sends settle even when the program never reads the events", async () 
   await quit(chat, daemon);
   await daemon.close();
 });
+
+Deno.test("two loops over the events share one stream, each event once", async () => {
+  const daemon = new FakeDaemon();
+  const [chat] = await Promise.all([
+    connect(IP, { name: "bot", port: daemon.port }),
+    daemon.accept(),
+  ]);
+  const seen: string[] = [];
+  async function loop(): Promise<void> {
+    for await (const event of chat.events) {
+      if (event.type === "message") seen.push(event.text);
+    }
+  }
+  const loops = [loop(), loop()];
+  for (let i = 0; i < 6; i++) {
+    daemon.event({ type: "message", name: "alice", text: `m${i}` });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await quit(chat, daemon);
+  await Promise.all(loops);
+  assertEquals(seen.toSorted(), ["m0", "m1", "m2", "m3", "m4", "m5"]);
+  await daemon.close();
+});
