@@ -347,7 +347,12 @@ export class Chat implements AsyncDisposable {
 
   /**
    * Sends `text` in the chat; resolves when the peer has ACKed it, rejects
-   * with a {@linkcode ChatError} when it was not delivered.
+   * with a {@linkcode ChatError} when it was not delivered. Sends are kept
+   * in order and handed to the daemon within its `limits.queue`, so the
+   * daemon's queue is never full because of this client; it can be when
+   * messages of an earlier client of the same chat still wait there: such a
+   * send is rejected (`refused`, with the daemon's sentence), not retried,
+   * so that the order of the messages is never changed.
    */
   send(text: string): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
