@@ -24,6 +24,7 @@ import {
 } from "./lib/wire/datagram.ts";
 import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
 import { getLogger } from "./lib/log.ts";
+import { PcapWriter } from "./lib/wire/pcap.ts";
 import type { Address } from "./lib/peer/session.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
@@ -76,7 +77,19 @@ export async function runDaemon(
     }
     throw error;
   }
-  const daemon = new Daemon(options, peerConn, clientConn);
+  let pcap: PcapWriter | undefined;
+  try {
+    pcap = options.pcap === undefined ? undefined : PcapWriter.open(
+      options.pcap,
+      { onError: (error) => log.error("Capture stopped: {error}", { error }) },
+    );
+  } catch (error) {
+    peerConn.close();
+    clientConn.close();
+    report(`simp: ${(error as Error).message}`);
+    return 1;
+  }
+  const daemon = new Daemon(options, peerConn, clientConn, pcap);
   // Announced only once SIGINT/SIGTERM stop it cleanly: whoever waits for
   // this line may signal it at once.
   return await daemon.run(hooks, () =>
@@ -147,12 +160,18 @@ class Daemon {
   #peerSends: Promise<void> = Promise.resolve();
   #clientSends: Promise<void> = Promise.resolve();
   #done!: (code: number) => void;
+  #pcap: PcapWriter | undefined;
+  get #local(): Address {
+    return { hostname: this.#options.ip, port: this.#options.port };
+  }
 
   constructor(
     options: DaemonOptions,
     peer: Deno.DatagramConn,
     client: Deno.DatagramConn,
+    pcap?: PcapWriter,
   ) {
+    this.#pcap = pcap;
     this.#options = options;
     this.#peer = peer;
     this.#client = client;
@@ -219,6 +238,7 @@ class Daemon {
       }
       if (this.#closing) return;
       if (port === "peer") {
+        this.#pcap?.write(bytes, from, this.#local);
         this.#handle("peer datagram", () => {
           this.#traceReceived(bytes, from);
           this.#core.receivePeer(bytes, from, performance.now());
@@ -286,6 +306,7 @@ class Daemon {
     const to = { transport: "udp" as const, ...action.to };
     if (action.type === "peer") {
       this.#traceSent(action.datagram, action.to);
+      this.#pcap?.write(action.bytes, this.#local, action.to);
       const conn = this.#peer;
       const { datagram } = action;
       this.#peerSends = this.#peerSends
@@ -363,6 +384,7 @@ class Daemon {
     await Promise.all([this.#peerSends, this.#clientSends]);
     this.#peer.close();
     this.#client.close();
+    this.#pcap?.close();
     log.info("Stopped");
     this.#done(0);
   }

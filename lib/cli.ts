@@ -65,6 +65,11 @@ export interface DaemonOptions {
   logLevel: LogLevel;
   /** Log line format on stderr (default `text`). */
   logFormat: LogFormat;
+  /**
+   * A pcap file to write every datagram sent or received on the peer port
+   * to (default: none); see `lib/wire/pcap.ts`.
+   */
+  pcap?: string;
 }
 
 /** Options of `simp client` (SPEC §8). */
@@ -178,6 +183,9 @@ Options:
   --log-level LEVEL    trace, debug, info, warning or error (default info)
   --log-format FORMAT  text or json (JSON lines); logs go to stderr
                        (default text)
+  --pcap FILE          write every datagram sent or received on the peer
+                       port to FILE (pcap, for Wireshark, tcpdump and
+                       simp ladder); needs --allow-write
   -h, --help           show this help
 
 Example:
@@ -283,6 +291,7 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     name: { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
+    pcap: { type: "string" },
   });
   const options: DaemonOptions = {
     ...DAEMON_DEFAULTS,
@@ -315,6 +324,12 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
   }
   if (values["auto-accept"] === true) options.autoAccept = true;
   if (values.name !== undefined) options.name = nameValue(values.name, see);
+  if (values.pcap !== undefined) {
+    if (values.pcap === "") {
+      throw new UsageError(`Option --pcap needs a file name (see ${see})`);
+    }
+    options.pcap = values.pcap;
+  }
   applyLogOptions(options, values, see);
   return options;
 }
