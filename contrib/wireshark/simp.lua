@@ -119,7 +119,7 @@ end
 function simp.dissector(tvb, pinfo, tree)
   local size = tvb:len()
   pinfo.cols.protocol = simp.name
-  local root = tree:add(simp, tvb(), "SIMP")
+  local root = tree:add(simp, tvb())
 
   if size < HEADER_SIZE then
     root:add_proto_expert_info(e.too_short, string.format(
