@@ -27,6 +27,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { setupLogging } from "./lib/log.ts";
+import { runLadder } from "./lib/ladder/run.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -39,6 +40,11 @@ export * from "./lib/control.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
 export { runClient } from "./client.ts";
 export type { ClientOptions, DaemonOptions } from "./lib/cli.ts";
+export * from "./lib/wire/pcap.ts";
+export * from "./lib/ladder/sources.ts";
+export * from "./lib/ladder/svg.ts";
+export { runLadder, type RunLadderHooks } from "./lib/ladder/run.ts";
+export type { LadderOptions } from "./lib/cli.ts";
 export {
   LOG_FORMATS,
   LOG_LEVELS,
@@ -78,6 +84,8 @@ async function main(args: readonly string[]): Promise<number> {
         format: command.options.logFormat,
       });
       return await runClient(command.options);
+    case "ladder":
+      return await runLadder(command.options);
   }
 }
 
