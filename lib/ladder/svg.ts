@@ -136,7 +136,7 @@ const TIME_COLUMN = 96;
 const SIDE = 110;
 const TOP_TITLE = 34;
 const HEADER = 46;
-const LABEL_CHARS = 64;
+const LABEL_CHARS = 72;
 const CHAR_WIDTH = 7.2;
 const SLANT = 12;
 
@@ -165,7 +165,7 @@ export function renderLadder(
 ): string {
   const rows = ladderRows(events);
   const lanes = lifelines(rows);
-  const labels = rows.map((row) => clip(labelText(row)));
+  const labels = rows.map((row) => labelText(row, LABEL_CHARS));
   const longest = Math.max(0, ...labels.map((label) => label.length));
   const spacing = Math.min(
     560,
@@ -309,11 +309,13 @@ export function renderLadder(
   return out.join("\n");
 }
 
-/** The label and its marks, as drawn. */
-function labelText(row: LadderRow): string {
-  return row.marks.length === 0
-    ? row.label
-    : `${row.label}  [${row.marks.join(", ")}]`;
+/**
+ * The label and its marks, as drawn: the label is shortened with `…` to fit
+ * in `max` characters, never the marks.
+ */
+function labelText(row: LadderRow, max = Infinity): string {
+  const marks = row.marks.length === 0 ? "" : `  [${row.marks.join(", ")}]`;
+  return clip(row.label, Math.max(24, max - marks.length)) + marks;
 }
 
 function labelElement(
@@ -432,10 +434,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function clip(text: string): string {
-  return text.length <= LABEL_CHARS
-    ? text
-    : `${text.slice(0, LABEL_CHARS - 1)}…`;
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 function round(n: number): number {
