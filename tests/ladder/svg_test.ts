@@ -6,11 +6,11 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { Op } from "../../lib/wire/datagram.ts";
 import type { LadderEvent } from "../../lib/ladder/sources.ts";
 import { escapeXml, ladderRows, renderLadder } from "../../lib/ladder/svg.ts";
 import { chat, control } from "../support/datagrams.ts";
+import { all, hasClass, parseSvg } from "../support/svg.ts";
 
 const A = "127.0.88.10:7777";
 const B = "127.0.88.11:7777";
@@ -95,72 +95,6 @@ Deno.test("ladder rows: malformed and corrupted datagrams say so", () => {
     ["SYN seq=0 user=alice", "malformed", ["corrupted"]],
   ]);
 });
-
-/** An element of the parsed SVG: its name, attributes, text and children. */
-interface Element {
-  name: string;
-  attrs: Record<string, string>;
-  text: string;
-  children: Element[];
-}
-
-/**
- * Parses `svg` strictly: XMLValidator must accept it, and no character XML
- * 1.0 forbids may appear. Returns the root `svg` element.
- */
-function parseSvg(svg: string): Element {
-  const valid = XMLValidator.validate(svg);
-  ok(valid === true, `well-formed XML: ${JSON.stringify(valid)}`);
-  for (let i = 0; i < svg.length; i++) {
-    const c = svg.charCodeAt(i);
-    ok(
-      c >= 0x20 || c === 0x09 || c === 0x0a || c === 0x0d,
-      `no character XML forbids (U+${c.toString(16)} at ${i})`,
-    );
-    ok(c !== 0xfffe && c !== 0xffff, "no U+FFFE or U+FFFF");
-  }
-  const parsed = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: "",
-    preserveOrder: true,
-    trimValues: false,
-    parseTagValue: false,
-    parseAttributeValue: false,
-  }).parse(svg) as Record<string, unknown>[];
-  const elements = parsed.map(toElement).filter((e) => e.name === "svg");
-  strictEqual(elements.length, 1, "one svg root");
-  return elements[0];
-}
-
-function toElement(node: Record<string, unknown>): Element {
-  const name = Object.keys(node).find((key) => key !== ":@")!;
-  const content = (node[name] ?? []) as Record<string, unknown>[];
-  const children: Element[] = [];
-  let text = "";
-  for (const child of content) {
-    if ("#text" in child) text += String(child["#text"]);
-    else children.push(toElement(child));
-  }
-  return {
-    name,
-    attrs: (node[":@"] ?? {}) as Record<string, string>,
-    text,
-    children,
-  };
-}
-
-function all(root: Element, test: (e: Element) => boolean): Element[] {
-  const found: Element[] = [];
-  (function walk(e: Element) {
-    if (test(e)) found.push(e);
-    e.children.forEach(walk);
-  })(root);
-  return found;
-}
-
-function hasClass(e: Element, name: string): boolean {
-  return (e.attrs.class ?? "").split(" ").includes(name);
-}
 
 Deno.test("ladder SVG: well-formed, one lifeline per address, one arrow per datagram with its label", () => {
   const svg = renderLadder(LOSSY, { title: "lost ACK" });
