@@ -13,8 +13,9 @@
  *   bob's ACK had been lost (bob ACKs again and shows it once), and ignores
  *   bob's first copy of his message (bob retransmits it); then it leaves.
  *
- * The SVGs are drawn by `simp ladder` from the committed captures, so that
- * tests/ladder/run_test.ts can check they are what the captures say.
+ * The SVGs are drawn by `simp ladder` from the captures (and laid out by
+ * `deno fmt`), so that tests/ladder/run_test.ts can check they are what the
+ * committed captures say.
  *
  * @module
  */
@@ -191,6 +192,11 @@ if (import.meta.main) {
     "docs/ladder-lossy.svg",
     "Losses and retransmissions, captured at bob's daemon (--timeout 1)",
   );
+  // The committed files are laid out by `deno fmt`, like every file here.
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "docs/ladder-chat.svg", "docs/ladder-lossy.svg"],
+    cwd: ROOT,
+  }).output();
   console.log(
     "wrote docs/ladder-chat.{pcap,svg} and docs/ladder-lossy.{pcap,svg}",
   );
