@@ -89,6 +89,10 @@ local function quote(range)
       out[#out + 1] = "\\r"
     elseif b == 0x09 then
       out[#out + 1] = "\\t"
+    elseif b == 0x08 then
+      out[#out + 1] = "\\b"
+    elseif b == 0x0c then
+      out[#out + 1] = "\\f"
     elseif b < 0x20 or b == 0x7f then
       out[#out + 1] = string.format("\\u%04x", b)
     elseif b >= 0x80 then
@@ -183,12 +187,14 @@ function simp.dissector(tvb, pinfo, tree)
     problems[#problems + 1] = "Length mismatch"
   end
 
-  local text = ""
+  -- Chat and ERR show their text, even empty, like the wire trace.
+  local has_text = type_value == TYPE_CHAT
+    or (type_value == TYPE_CONTROL and op_value == 0x01)
+  local text = has_text and ' ""' or ""
   if after > 0 then
     local payload = tvb(HEADER_SIZE, after)
     local payload_item = root:add(f.payload, payload)
-    if type_value == TYPE_CHAT or (type_value == TYPE_CONTROL
-        and op_value == 0x01) then
+    if has_text then
       text = " " .. quote(payload)
     elseif op_name then
       payload_item:add_proto_expert_info(e.payload_ignored, string.format(

@@ -512,3 +512,41 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  name:
+    "tshark's Info column is the daemon's wire trace (describeDatagram) for every kind of datagram" +
+    (HAVE_TSHARK ? "" : SKIPPED),
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const datagrams = [
+      control(Op.SYN, 0, "alice"),
+      control(Op.SYN_ACK, 0, "bob"),
+      control(Op.ACK, 1, ""),
+      control(Op.FIN, 1, "x y"),
+      control(Op.ERR, 0, "bob", "User already in another chat"),
+      chat(1, "alice", 'tab\there "quoted" back\\slash \x01\x08\x0c\n\r'),
+      chat(0, "a", ""),
+      // Bytes ≥ 0x80 are shown as U+FFFD (§2.3).
+      new Uint8Array([
+        2,
+        1,
+        0,
+        0x61,
+        0xe9,
+        ...new Uint8Array(30),
+        0,
+        0,
+        0,
+        2,
+        0x68,
+        0xff,
+      ]),
+    ];
+    const rows = await fieldRows(crafted(datagrams));
+    deepStrictEqual(
+      rows.map((row) => row[FIELDS.length - 1]),
+      datagrams.map((bytes) => describeDatagram(decodeDatagram(bytes))),
+    );
+  },
+});
