@@ -369,13 +369,20 @@ export interface PcapWriterOptions {
  * ```
  */
 export class PcapWriter {
-  #file: Deno.FsFile | undefined;
+  #file: PcapSink | undefined;
   #onError: (error: unknown) => void;
   #now: () => number;
   #id = 0;
 
-  private constructor(file: Deno.FsFile, options: PcapWriterOptions) {
-    this.#file = file;
+  /**
+   * A writer on `sink` (an open file, or anything with its two methods):
+   * writes the pcap header at once.
+   *
+   * @throws {Error} what the sink throws when the header cannot be written.
+   */
+  constructor(sink: PcapSink, options: PcapWriterOptions = {}) {
+    writeAll(sink, encodePcapHeader());
+    this.#file = sink;
     this.#onError = options.onError ?? (() => {});
     this.#now = options.now ?? wallClock;
   }
@@ -390,7 +397,7 @@ export class PcapWriter {
     let file: Deno.FsFile | undefined;
     try {
       file = Deno.openSync(path, { write: true, create: true, truncate: true });
-      writeAll(file, encodePcapHeader());
+      return new PcapWriter(file, options);
     } catch (error) {
       file?.close();
       throw new Error(
@@ -408,11 +415,10 @@ export class PcapWriter {
         { cause: error },
       );
     }
-    return new PcapWriter(file, options);
   }
 
   /** Whether records are still being written (not closed, no failure). */
-  get open(): boolean {
+  get capturing(): boolean {
     return this.#file !== undefined;
   }
 
@@ -448,7 +454,19 @@ function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+/**
+ * Where a {@linkcode PcapWriter} writes: a `Deno.FsFile` is one. Each call
+ * of `writeSync` must go to the operating system at once (no buffering), so
+ * that a crash loses at most the record being written.
+ */
+export interface PcapSink {
+  /** Writes some of `bytes` and returns how many (like `Deno.FsFile`). */
+  writeSync(bytes: Uint8Array): number;
+  /** Closes the sink. */
+  close(): void;
+}
+
+function writeAll(file: PcapSink, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
 }

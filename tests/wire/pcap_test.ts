@@ -4,7 +4,7 @@
  * a few lines of Python's `struct`), not by the code under test.
  */
 
-import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import {
   type CapturedDatagram,
   decodePcap,
@@ -15,6 +15,8 @@ import {
   LINKTYPE_RAW,
   MAX_UDP_PAYLOAD,
   PcapFormatError,
+  type PcapSink,
+  PcapWriter,
 } from "../../lib/wire/pcap.ts";
 import { control } from "../support/datagrams.ts";
 import { Op } from "../../lib/wire/datagram.ts";
@@ -37,7 +39,7 @@ function u16(bytes: Uint8Array, at: number): number {
 }
 
 Deno.test("pcap global header: magic, version 2.4, snaplen 65535, LINKTYPE_RAW, little-endian", () => {
-  assertEquals(
+  deepStrictEqual(
     [...encodePcapHeader()],
     [
       0xd4,
@@ -72,8 +74,8 @@ Deno.test("IPv4 and UDP headers: addresses, ports, lengths and both checksums", 
   const packet = encodeIPv4Udp({ from: ALICE, to: BOB, payload: SYN }, {
     id: 7,
   });
-  assertEquals(packet.length, 20 + 8 + 39);
-  assertEquals(
+  deepStrictEqual(packet.length, 20 + 8 + 39);
+  deepStrictEqual(
     [...packet.subarray(0, 28)],
     [
       0x45,
@@ -106,9 +108,9 @@ Deno.test("IPv4 and UDP headers: addresses, ports, lengths and both checksums", 
       0xb8, // UDP length 47, checksum
     ],
   );
-  assertEquals(packet.subarray(28), SYN);
+  deepStrictEqual(packet.subarray(28), SYN);
   // A header holding its own correct checksum sums to zero.
-  assertEquals(internetChecksum(packet.subarray(0, 20)), 0);
+  deepStrictEqual(internetChecksum(packet.subarray(0, 20)), 0);
 });
 
 Deno.test("UDP checksum verifies over the pseudo-header for odd and even payloads", () => {
@@ -122,15 +124,15 @@ Deno.test("UDP checksum verifies over the pseudo-header for odd and even payload
     pseudo[10] = udp.length >> 8;
     pseudo[11] = udp.length & 0xff;
     pseudo.set(udp, 12);
-    assertEquals(internetChecksum(pseudo), 0, `payload of ${size} bytes`);
-    assertEquals(u16(packet, 2), 28 + size);
-    assertEquals(u16(udp, 4), 8 + size);
+    deepStrictEqual(internetChecksum(pseudo), 0, `payload of ${size} bytes`);
+    deepStrictEqual(u16(packet, 2), 28 + size);
+    deepStrictEqual(u16(udp, 4), 8 + size);
   }
 });
 
 Deno.test("internetChecksum: RFC 1071's example", () => {
   const words = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-  assertEquals(internetChecksum(new Uint8Array(words)), 0x220d);
+  deepStrictEqual(internetChecksum(new Uint8Array(words)), 0x220d);
 });
 
 Deno.test("pcap record header: seconds, microseconds, both lengths", () => {
@@ -141,16 +143,16 @@ Deno.test("pcap record header: seconds, microseconds, both lengths", () => {
     payload: SYN,
   });
   const view = new DataView(record.buffer);
-  assertEquals(view.getUint32(0, true), 1_700_000_000);
-  assertEquals(view.getUint32(4, true), 123_456);
-  assertEquals(view.getUint32(8, true), 67);
-  assertEquals(view.getUint32(12, true), 67);
-  assertEquals(record.length, 16 + 67);
+  deepStrictEqual(view.getUint32(0, true), 1_700_000_000);
+  deepStrictEqual(view.getUint32(4, true), 123_456);
+  deepStrictEqual(view.getUint32(8, true), 67);
+  deepStrictEqual(view.getUint32(12, true), 67);
+  deepStrictEqual(record.length, 16 + 67);
 });
 
 Deno.test("the largest SIMP datagram fits; one byte more is refused", () => {
   const big = new Uint8Array(MAX_UDP_PAYLOAD);
-  assertEquals(
+  deepStrictEqual(
     u16(encodeIPv4Udp({ from: ALICE, to: BOB, payload: big }), 2),
     65_535,
   );
@@ -213,12 +215,12 @@ const TWO: CapturedDatagram[] = [
 ];
 
 Deno.test("decodePcap reads back what the writer's encoding produced", () => {
-  assertEquals(decodePcap(pcapOf(TWO)), TWO);
+  deepStrictEqual(decodePcap(pcapOf(TWO)), TWO);
 });
 
 Deno.test("decodePcap skips a record cut short at the end of the file", () => {
   const bytes = pcapOf(TWO);
-  assertEquals(decodePcap(bytes.subarray(0, bytes.length - 1)), [TWO[0]]);
+  deepStrictEqual(decodePcap(bytes.subarray(0, bytes.length - 1)), [TWO[0]]);
 });
 
 Deno.test("decodePcap reads big-endian files and nanosecond timestamps", () => {
@@ -235,7 +237,7 @@ Deno.test("decodePcap reads big-endian files and nanosecond timestamps", () => {
   view.setUint32(32, packet.length);
   view.setUint32(36, packet.length);
   bytes.set(packet, 40);
-  assertEquals(decodePcap(bytes), [{ ...TWO[0], timeMs: 1500 }]);
+  deepStrictEqual(decodePcap(bytes), [{ ...TWO[0], timeMs: 1500 }]);
 });
 
 Deno.test("decodePcap reads Ethernet frames (tcpdump -i lo) and skips non-IPv4 frames", () => {
@@ -259,7 +261,7 @@ Deno.test("decodePcap reads Ethernet frames (tcpdump -i lo) and skips non-IPv4 f
     return record;
   });
   const file = new Uint8Array([...header, ...records[0], ...records[1]]);
-  assertEquals(decodePcap(file), [{ ...TWO[0], timeMs: 1000.5 }]);
+  deepStrictEqual(decodePcap(file), [{ ...TWO[0], timeMs: 1000.5 }]);
 });
 
 Deno.test("decodePcap refuses what is not classic pcap, saying what to do", () => {
@@ -281,4 +283,77 @@ Deno.test("decodePcap refuses what is not classic pcap, saying what to do", () =
     PcapFormatError,
     "Unsupported pcap link type 189",
   );
+});
+
+/** A sink that keeps every chunk written; `failOn` makes that call throw. */
+class MemorySink implements PcapSink {
+  chunks: Uint8Array[] = [];
+  calls = 0;
+  closed = false;
+  constructor(readonly failOn = Infinity, readonly maxChunk = Infinity) {}
+  writeSync(bytes: Uint8Array): number {
+    if (this.closed) throw new Error("Written after close");
+    if (++this.calls === this.failOn) {
+      throw new Error("No space left on device");
+    }
+    const n = Math.min(bytes.length, this.maxChunk);
+    this.chunks.push(bytes.slice(0, n));
+    return n;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.chunks.flatMap((chunk) => [...chunk]));
+  }
+}
+
+Deno.test("PcapWriter: the header at once, then one write per record, stamped by its clock", () => {
+  const sink = new MemorySink();
+  let now = 1_000.5;
+  const writer = new PcapWriter(sink, { now: () => now });
+  deepStrictEqual(sink.chunks, [encodePcapHeader()]);
+  writer.write(SYN, ALICE, BOB);
+  now = 1_002.25;
+  writer.write(TWO[1].payload, BOB, ALICE);
+  strictEqual(sink.chunks.length, 3, "one write call per record");
+  deepStrictEqual(decodePcap(sink.bytes), TWO);
+  deepStrictEqual(
+    sink.chunks[2],
+    encodePcapRecord(TWO[1], { id: 1 }),
+    "IPv4 Identification counts records",
+  );
+  writer.close();
+  ok(sink.closed);
+  strictEqual(writer.capturing, false);
+  writer.write(SYN, ALICE, BOB); // ignored, no throw
+  strictEqual(sink.chunks.length, 3);
+});
+
+Deno.test("PcapWriter: a short write is completed", () => {
+  const sink = new MemorySink(Infinity, 10);
+  const writer = new PcapWriter(sink, { now: () => 1_000.5 });
+  writer.write(SYN, ALICE, BOB);
+  deepStrictEqual(decodePcap(sink.bytes), [TWO[0]]);
+});
+
+Deno.test("PcapWriter: a failed write is reported once, stops the capture and never throws", () => {
+  const sink = new MemorySink(3);
+  const errors: unknown[] = [];
+  const writer = new PcapWriter(sink, {
+    now: () => 1_000.5,
+    onError: (error) => errors.push(error),
+  });
+  writer.write(SYN, ALICE, BOB);
+  writer.write(SYN, ALICE, BOB); // the sink fails
+  writer.write(SYN, ALICE, BOB);
+  strictEqual(errors.length, 1);
+  ok(String(errors[0]).includes("No space left on device"));
+  strictEqual(writer.capturing, false);
+  ok(sink.closed, "the file is closed");
+  deepStrictEqual(decodePcap(sink.bytes), [TWO[0]]);
+});
+
+Deno.test("PcapWriter: a sink that cannot take the header throws from the constructor", () => {
+  assertThrows(() => new PcapWriter(new MemorySink(1)), Error, "No space left");
 });
