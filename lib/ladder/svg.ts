@@ -243,8 +243,12 @@ export function renderLadder(
     const y1 = ys[i];
     const fromX = x(row.event.from);
     const toX = x(row.event.to);
-    const arrive = row.t + (row.event.delay ?? 0);
-    const y2 = Math.max(yAt(arrive), y1 + SLANT);
+    const arrive = arrival(row);
+    // A held copy that a later one overtook arrives where its time says,
+    // so that the arrows cross; any other arrives just below where it left.
+    const y2 = overtaken(rows, i)
+      ? Math.max(yAt(arrive), y1 + SLANT)
+      : y1 + SLANT;
     const colour = COLOURS[row.kind];
     const dash = row.kind === "duplicate" || row.kind === "malformed"
       ? ` stroke-dasharray="6 3"`
@@ -426,6 +430,34 @@ function interpolate(
   const span = rows[i + 1].t - rows[i].t;
   const f = span > 0 ? (t - rows[i].t) / span : 0;
   return ys[i] + f * (ys[i + 1] - ys[i]);
+}
+
+/** When a row's datagram arrives: sent, plus what the relay held it. */
+function arrival(row: LadderRow): number {
+  return row.t + (row.event.delay ?? 0);
+}
+
+/**
+ * Whether the copy of row `i` was overtaken: a copy sent after it (or at
+ * the same time, drawn below it) to the same receiver arrived before it
+ * (the relay's reordering).
+ */
+function overtaken(rows: readonly LadderRow[], i: number): boolean {
+  const row = rows[i];
+  if ((row.event.delay ?? 0) === 0 || row.event.fate === "dropped") {
+    return false;
+  }
+  const arrive = arrival(row);
+  for (let j = i + 1; j < rows.length && rows[j].t < arrive; j++) {
+    const other = rows[j];
+    if (
+      other.event.to === row.event.to && other.event.fate !== "dropped" &&
+      arrival(other) < arrive
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,6 +1,6 @@
 /**
- * `simp ladder` as a whole (lib/ladder/run.ts) on the real captures in
- * docs/: the diagrams committed next to them are what it draws from them
+ * `simp ladder` as a whole (lib/ladder/run.ts) on the real captures and
+ * the real relay log in docs/: the diagrams committed next to them are what it draws from them
  * (compared element by element: `deno fmt` lays the committed files out
  * differently), and each holds one arrow per datagram of its capture.
  */
@@ -8,7 +8,12 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { runLadder } from "../../lib/ladder/run.ts";
 import { ladderRows } from "../../lib/ladder/svg.ts";
-import { eventsFromPcap } from "../../lib/ladder/sources.ts";
+import { readLadderInput } from "../../lib/ladder/sources.ts";
+import {
+  CHAT_TITLE,
+  LOSSY_TITLE,
+  RELAY_TITLE,
+} from "../../tools/ladder_docs.ts";
 import { ROOT } from "../../tools/_processes.ts";
 import { all, type Element, hasClass, parseSvg } from "../support/svg.ts";
 
@@ -37,20 +42,15 @@ function normalised(e: Element): unknown {
 }
 
 const DOCS = [
-  {
-    name: "ladder-chat",
-    title: "A chat, captured at alice's daemon (simp daemon --pcap)",
-  },
-  {
-    name: "ladder-lossy",
-    title: "Losses and retransmissions, captured at bob's daemon (--timeout 1)",
-  },
+  { name: "ladder-chat", input: "ladder-chat.pcap", title: CHAT_TITLE },
+  { name: "ladder-lossy", input: "ladder-lossy.pcap", title: LOSSY_TITLE },
+  { name: "ladder-relay", input: "ladder-relay.jsonl", title: RELAY_TITLE },
 ];
 
-for (const { name, title } of DOCS) {
-  Deno.test(`docs/${name}.svg is what simp ladder draws from docs/${name}.pcap`, async () => {
-    const pcap = new URL(`docs/${name}.pcap`, ROOT).pathname;
-    const { code, svg, lines } = await draw(pcap, title);
+for (const { name, input, title } of DOCS) {
+  Deno.test(`docs/${name}.svg is what simp ladder draws from docs/${input}`, async () => {
+    const file = new URL(`docs/${input}`, ROOT).pathname;
+    const { code, svg, lines } = await draw(file, title);
     strictEqual(code, 0, lines.join("\n"));
     const committed = await Deno.readTextFile(
       new URL(`docs/${name}.svg`, ROOT),
@@ -59,7 +59,7 @@ for (const { name, title } of DOCS) {
       normalised(parseSvg(svg)),
       normalised(parseSvg(committed)),
     );
-    const events = eventsFromPcap(await Deno.readFile(pcap));
+    const events = readLadderInput(await Deno.readFile(file));
     const arrows = all(parseSvg(svg), (e) => hasClass(e, "datagram"));
     strictEqual(arrows.length, events.length);
     deepStrictEqual(
@@ -93,4 +93,24 @@ Deno.test("simp ladder: an input it cannot read is one line naming the file, exi
   const folder = await draw(new URL("docs", ROOT).pathname);
   strictEqual(folder.code, 1);
   ok(folder.lines[0].startsWith("simp: Cannot read "), folder.lines[0]);
+});
+
+Deno.test("the relay log's diagram shows drops as crosses, the relay's extra copies and the retransmissions they caused", async () => {
+  const file = new URL("docs/ladder-relay.jsonl", ROOT).pathname;
+  const { svg } = await draw(file);
+  const root = parseSvg(svg);
+  const log = (await Deno.readTextFile(file)).trim().split("\n").map((line) =>
+    JSON.parse(line) as { fate: string; dup: boolean }
+  );
+  const count = (kind: string) =>
+    all(root, (e) => hasClass(e, "datagram") && hasClass(e, kind)).length;
+  const dropped = log.filter((r) => r.fate === "dropped").length;
+  ok(dropped > 0 && log.some((r) => r.dup), "the log has drops and copies");
+  strictEqual(count("dropped"), dropped);
+  strictEqual(all(root, (e) => hasClass(e, "cross")).length, dropped);
+  strictEqual(
+    count("duplicate"),
+    log.filter((r) => r.dup && r.fate !== "dropped").length,
+  );
+  ok(count("retransmission") > 0, "the daemons retransmitted");
 });

@@ -198,3 +198,21 @@ Deno.test("ladder SVG: an empty trace is still a well-formed diagram", () => {
   const root = parseSvg(renderLadder([]));
   strictEqual(all(root, (e) => hasClass(e, "datagram")).length, 0);
 });
+
+Deno.test("ladder SVG: a held copy that was overtaken arrives below the copy that overtook it; other held copies do not stretch", () => {
+  const events: LadderEvent[] = [
+    { t: 0, from: A, to: B, bytes: HI, fate: "forwarded", delay: 300 },
+    { t: 0, from: A, to: B, bytes: HI, fate: "forwarded", dup: true },
+    { t: 1, from: B, to: A, bytes: ACK0_B, fate: "forwarded", delay: 5 },
+    { t: 2, from: A, to: B, bytes: chat(1, "alice", "x"), fate: "forwarded" },
+  ];
+  const root = parseSvg(renderLadder(events));
+  const lines = all(root, (e) => hasClass(e, "datagram")).map((g) => {
+    const l = g.children.find((c) => c.name === "line")!;
+    return { y1: Number(l.attrs.y1), y2: Number(l.attrs.y2) };
+  });
+  // The first copy, held 300 ms, arrives after every later row started.
+  ok(lines[0].y2 > lines[3].y1, JSON.stringify(lines));
+  // The ACK held 5 ms was not overtaken: the usual slant.
+  strictEqual(lines[2].y2 - lines[2].y1, lines[1].y2 - lines[1].y1);
+});
