@@ -224,6 +224,22 @@ Deno.test("daemon --pcap: a file that cannot be written stops the start with a c
       "simp: Cannot write the capture file /nonexistent-simp-dir/chat.pcap: its folder does not exist — create it or choose another path",
       { stream: "stderr" },
     );
+    // As `deno task daemon` runs it: no --allow-write.
+    const unwritable = procs.spawn("daemon without --allow-write", [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "mod.ts",
+      "daemon",
+      "127.0.88.3",
+      "--pcap",
+      "chat.pcap",
+    ], { stdin: false });
+    strictEqual((await unwritable.status).code, 1);
+    await unwritable.expect(
+      "simp: Cannot write the capture file chat.pcap: write access not granted — run with --allow-write",
+      { stream: "stderr" },
+    );
   } finally {
     await procs.close();
   }
