@@ -531,6 +531,35 @@ Deno.test({
 
 Deno.test({
   name:
+    "tshark decodes a port the heuristic passes over when told to (Decode As: -d udp.port==N,simp)" +
+    (HAVE_TSHARK ? "" : SKIPPED),
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A Length mismatch: the heuristic does not take it as SIMP.
+    const pcap = crafted(
+      [appended(control(Op.SYN, 0, "alice"), [1, 2])],
+      40_000,
+    );
+    const info = (args: string[]) =>
+      tshark(pcap, [
+        ...args,
+        "-T",
+        "fields",
+        "-e",
+        "_ws.col.Protocol",
+        "-e",
+        "_ws.col.Info",
+      ]);
+    strictEqual(await info([]), "UDP\t40000 → 40000 Len=41\n");
+    strictEqual(
+      await info(["-d", "udp.port==40000,simp"]),
+      "SIMP\tSYN seq=0 user=alice [Length mismatch, payload ignored]\n",
+    );
+  },
+});
+
+Deno.test({
+  name:
     "tshark's Info column is the daemon's wire trace (describeDatagram) for every kind of datagram" +
     (HAVE_TSHARK ? "" : SKIPPED),
   ignore: !HAVE_TSHARK,
