@@ -32,6 +32,7 @@ import {
   describeDatagram,
 } from "./lib/wire/datagram.ts";
 import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
+import { PcapWriter } from "./lib/wire/pcap.ts";
 import { getLogger, LogBudget, ONCE_A_MINUTE } from "./lib/log.ts";
 import {
   type Address,
@@ -123,7 +124,19 @@ export async function runDaemon(
     }
     throw error;
   }
-  const daemon = new Daemon(options, peerConn, listener);
+  let pcap: PcapWriter | undefined;
+  try {
+    pcap = options.pcap === undefined ? undefined : PcapWriter.open(
+      options.pcap,
+      { onError: (error) => log.error("Capture stopped: {error}", { error }) },
+    );
+  } catch (error) {
+    peerConn.close();
+    listener.close();
+    report(`simp: ${(error as Error).message}`);
+    return 1;
+  }
+  const daemon = new Daemon(options, peerConn, listener, pcap);
   // Announced only once SIGINT/SIGTERM stop it cleanly: whoever waits for
   // this line may signal it at once.
   return await daemon.run(hooks, () =>
@@ -240,12 +253,19 @@ class Daemon {
   #strangerLogs = new LogBudget(ONCE_A_MINUTE);
   #done!: (code: number) => void;
   #tasks = new Set<Promise<void>>();
+  /** The capture of the peer port (`--pcap`), if any. */
+  #pcap: PcapWriter | undefined;
+  /** The peer port's own address, for the capture. */
+  #local: Address;
 
   constructor(
     options: DaemonOptions,
     peer: Deno.DatagramConn,
     listener: Deno.TcpListener,
+    pcap?: PcapWriter,
   ) {
+    this.#pcap = pcap;
+    this.#local = { ip: options.ip, port: options.port };
     this.#options = options;
     this.#peer = peer;
     this.#listener = listener;
@@ -318,6 +338,7 @@ class Daemon {
         continue;
       }
       if (this.#closing) return;
+      this.#pcap?.write(bytes, from, this.#local);
       this.#handle("peer datagram", () => {
         if (wireLog.isEnabledFor("debug")) this.#traceReceived(bytes, from);
         core.receivePeer(bytes, from, performance.now());
@@ -604,6 +625,7 @@ class Daemon {
       port: action.to.port,
     };
     const { datagram } = action;
+    this.#pcap?.write(action.bytes, this.#local, action.to);
     // Sent at once, not behind the previous send: chaining them cost every
     // datagram an event-loop turn (bench/e2e.ts: ~30 µs of daemon CPU per
     // message). #close still waits for all of them.
@@ -673,6 +695,7 @@ class Daemon {
     this.#connections.clear();
     this.#listener.close();
     this.#peer.close();
+    this.#pcap?.close();
     log.info("Stopped");
     this.#done(0);
   }

@@ -48,6 +48,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { setupLogging } from "./lib/log.ts";
+import { runLadder } from "./lib/ladder/run.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -192,6 +193,25 @@ export {
   type InviteOptions,
 } from "./lib/user/program.ts";
 
+// Tools: pcap capture and ladder diagrams.
+export {
+  type CapturedDatagram,
+  decodePcap,
+  type Endpoint,
+  PcapFormatError,
+  type PcapSink,
+  PcapWriter,
+  type PcapWriterOptions,
+} from "./lib/wire/pcap.ts";
+export {
+  type LadderEvent,
+  LadderInputError,
+  readLadderInput,
+} from "./lib/ladder/sources.ts";
+export { renderLadder, type RenderLadderOptions } from "./lib/ladder/svg.ts";
+export { runLadder, type RunLadderHooks } from "./lib/ladder/run.ts";
+export type { LadderOptions } from "./lib/cli.ts";
+
 // Logging.
 export {
   LOG_FORMATS,
@@ -234,6 +254,8 @@ async function main(args: readonly string[]): Promise<number> {
         format: command.options.logFormat,
       });
       return await runClient(command.options);
+    case "ladder":
+      return await runLadder(command.options);
   }
 }
 

@@ -78,6 +78,11 @@ export interface DaemonOptions {
   logLevel: LogLevel;
   /** Log line format on stderr (default `text`). */
   logFormat: LogFormat;
+  /**
+   * A pcap file to write every datagram sent or received on the peer port
+   * to (default: none); see `lib/wire/pcap.ts`.
+   */
+  pcap?: string;
 }
 
 /** Options of `simp client` (SPEC §8). */
@@ -104,6 +109,15 @@ export interface ClientOptions {
  * milliseconds: the engine's (see {@linkcode DEFAULT_CONFIG}).
  */
 export const DEFAULT_MIN_TIMEOUT_MS: number = DEFAULT_CONFIG.minTimeout;
+/** Options of `simp ladder`. */
+export interface LadderOptions {
+  /** The input: a pcap capture or a `simp relay` log. */
+  file: string;
+  /** Where to write the SVG (default: stdout). */
+  output?: string;
+  /** The diagram's title (default: the input file's name). */
+  title?: string;
+}
 
 /** The IP address of the daemon when none is given. */
 export const DEFAULT_IP = "127.0.0.1";
@@ -158,16 +172,23 @@ export type Command =
     kind: "client";
     /** Its options. */
     options: ClientOptions;
+  }
+  | {
+    /** Draw a ladder diagram. */
+    kind: "ladder";
+    /** Its options. */
+    options: LadderOptions;
   };
 
 /** The subjects of {@linkcode helpText}. */
-export type HelpTopic = "simp" | "daemon" | "client";
+export type HelpTopic = "simp" | "daemon" | "client" | "ladder";
 
 const MAIN_HELP = `simp — a one-to-one chat over UDP (SIMP)
 
 Usage:
   simp daemon [IP] [options]   run your daemon on IP (default 127.0.0.1)
   simp client [IP] [options]   chat through your daemon at IP
+  simp ladder FILE [-o OUT]    draw a capture or relay log as an SVG diagram
   simp --help                  show this help
   simp --version               show the version
 
@@ -175,6 +196,23 @@ Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_POR
 and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
 Run "simp daemon --help" or "simp client --help" for their options.`;
+
+const LADDER_HELP = `Usage: simp ladder FILE [-o OUT.svg] [--title TEXT]
+
+Draws the SIMP datagrams in FILE as a ladder (sequence) diagram in SVG: one
+lifeline per address, one arrow per datagram in time order, labelled like
+the daemon's wire trace; retransmissions and duplicates are marked, and
+datagrams a relay dropped end in a cross. FILE is a pcap capture (from
+simp daemon --pcap, tcpdump -w or Wireshark) or the JSON-lines log of
+simp relay.
+
+Options:
+  -o, --output FILE    write the SVG to FILE (default: stdout)
+  --title TEXT         the diagram's title (default: FILE's name)
+  -h, --help           show this help
+
+Example:
+  simp ladder chat.pcap -o chat.svg`;
 
 const DAEMON_HELP = `Usage: simp daemon [IP] [options]
 
@@ -208,6 +246,9 @@ Options:
   --log-level LEVEL    trace, debug, info, warning or error (default info)
   --log-format FORMAT  text or json (JSON lines); logs go to stderr
                        (default text)
+  --pcap FILE          write every datagram sent or received on the peer
+                       port to FILE (pcap, for Wireshark, tcpdump and
+                       simp ladder); needs --allow-write
   -h, --help           show this help
 
 Example:
@@ -241,6 +282,8 @@ export function helpText(topic: HelpTopic): string {
       return DAEMON_HELP;
     case "client":
       return CLIENT_HELP;
+    case "ladder":
+      return LADDER_HELP;
   }
 }
 
@@ -278,6 +321,10 @@ export function parseCommandLine(args: readonly string[]): Command {
       return wantsHelp(rest)
         ? { kind: "help", text: CLIENT_HELP }
         : { kind: "client", options: parseClientArgs(rest) };
+    case "ladder":
+      return wantsHelp(rest)
+        ? { kind: "help", text: LADDER_HELP }
+        : { kind: "ladder", options: parseLadderArgs(rest) };
   }
   if (first.startsWith("-")) {
     throw new UsageError(`Unknown option ${show(first)} (see simp --help)`);
@@ -315,6 +362,7 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     name: { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
+    pcap: { type: "string" },
   });
   const options: DaemonOptions = {
     ...DAEMON_DEFAULTS,
@@ -351,6 +399,12 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
   }
   if (values["auto-accept"] === true) options.autoAccept = true;
   if (values.name !== undefined) options.name = nameValue(values.name, see);
+  if (values.pcap !== undefined) {
+    if (values.pcap === "") {
+      throw new UsageError(`Option --pcap needs a file name (see ${see})`);
+    }
+    options.pcap = values.pcap;
+  }
   applyLogOptions(options, values, see);
   return options;
 }
@@ -386,6 +440,48 @@ export function parseClientArgs(args: readonly string[]): ClientOptions {
   if (values.name !== undefined) options.name = nameValue(values.name, see);
   if (values.json === true) options.json = true;
   applyLogOptions(options, values, see);
+  return options;
+}
+
+/**
+ * Parses the arguments after `simp ladder` (help flags excluded: see
+ * {@linkcode parseCommandLine}).
+ *
+ * @throws {UsageError} for an unknown option, or no input file or more than
+ * one.
+ * @example
+ * ```ts
+ * import { parseLadderArgs } from "./cli.ts";
+ * const options = parseLadderArgs(["chat.pcap", "-o", "chat.svg"]);
+ * console.log(options.file, options.output); // chat.pcap chat.svg
+ * ```
+ */
+export function parseLadderArgs(args: readonly string[]): LadderOptions {
+  const see = "simp ladder --help";
+  const { values, positionals } = parse(args, see, {
+    output: { type: "string", short: "o" },
+    title: { type: "string" },
+  });
+  if (positionals.length === 0) {
+    throw new UsageError(
+      `Missing input: give a pcap capture or a simp relay log (see ${see})`,
+    );
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `Unexpected argument ${
+        show(positionals[1])
+      }: simp ladder takes one input file (see ${see})`,
+    );
+  }
+  const options: LadderOptions = { file: positionals[0] };
+  if (values.output !== undefined) {
+    if (values.output === "") {
+      throw new UsageError(`Option --output needs a file name (see ${see})`);
+    }
+    options.output = values.output;
+  }
+  if (values.title !== undefined) options.title = values.title;
   return options;
 }
 

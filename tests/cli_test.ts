@@ -12,6 +12,7 @@ import {
   parseClientArgs,
   parseCommandLine,
   parseDaemonArgs,
+  parseLadderArgs,
   UsageError,
 } from "../lib/cli.ts";
 import { CLIENT_PORT, SIMP_PORT } from "../lib/link/protocol.ts";
@@ -573,4 +574,71 @@ Deno.test("simp with an unknown command exits 2 with one line on stderr", async 
   strictEqual(code, 2);
   strictEqual(stderr.split("\n").length, 2, stderr);
   ok(stderr.startsWith("simp: Unknown command chat"), stderr);
+});
+
+// ---------------------------------------------------------------------------
+// simp daemon --pcap and simp ladder
+
+Deno.test("daemon: --pcap FILE names the capture file; an empty name is refused", () => {
+  strictEqual(parseDaemonArgs([]).pcap, undefined);
+  strictEqual(parseDaemonArgs(["--pcap", "chat.pcap"]).pcap, "chat.pcap");
+  assertUsageError(
+    () => parseDaemonArgs(["--pcap="]),
+    /^Option --pcap needs a file name \(see simp daemon --help\)$/,
+  );
+});
+
+Deno.test("ladder: the input file, -o/--output and --title are parsed", () => {
+  deepStrictEqual(parseLadderArgs(["chat.pcap"]), { file: "chat.pcap" });
+  deepStrictEqual(
+    parseLadderArgs(["-o", "out.svg", "relay.log", "--title", "lossy"]),
+    { file: "relay.log", output: "out.svg", title: "lossy" },
+  );
+  deepStrictEqual(parseLadderArgs(["--output=x.svg", "a.pcap"]), {
+    file: "a.pcap",
+    output: "x.svg",
+  });
+  deepStrictEqual(parseCommandLine(["ladder", "a.pcap"]), {
+    kind: "ladder",
+    options: { file: "a.pcap" },
+  });
+});
+
+Deno.test("ladder: no input, two inputs, an unknown option or an empty output are refused", () => {
+  assertUsageError(
+    () => parseLadderArgs([]),
+    /^Missing input: .*simp ladder --help/,
+  );
+  assertUsageError(
+    () => parseLadderArgs(["a.pcap", "b.pcap"]),
+    /^Unexpected argument b\.pcap: simp ladder takes one input file/,
+  );
+  assertUsageError(
+    () => parseLadderArgs(["a.pcap", "--svg"]),
+    /^Unknown option --svg \(see simp ladder --help\)$/,
+  );
+  assertUsageError(
+    () => parseLadderArgs(["a.pcap", "-o", ""]),
+    /^Option --output needs a file name/,
+  );
+});
+
+Deno.test("ladder: --help, and the main help lists simp ladder", () => {
+  strictEqual(parseCommandLine(["ladder", "-h"]).kind, "help");
+  ok(helpText("ladder").includes("-o, --output FILE"));
+  ok(helpText("simp").includes("simp ladder FILE"));
+  ok(helpText("daemon").includes("--pcap FILE"));
+});
+
+Deno.test("simp ladder FILE writes the SVG to stdout; a missing file exits 1 with one line", async () => {
+  const drawn = await simp("ladder", "docs/ladder-chat.pcap");
+  strictEqual(drawn.code, 0, drawn.stderr);
+  ok(drawn.stdout.startsWith("<?xml"), drawn.stdout.slice(0, 100));
+  ok(drawn.stdout.includes("SYN+ACK seq=0 user=bob"));
+  const missing = await simp("ladder", "no-such-capture.pcap");
+  strictEqual(missing.code, 1);
+  strictEqual(
+    missing.stderr,
+    "simp: Cannot read no-such-capture.pcap: no such file — check the path\n",
+  );
 });

@@ -1,0 +1,89 @@
+/**
+ * `simp ladder`: the thin I/O shell around {@linkcode readLadderInput} and
+ * {@linkcode renderLadder}. Reads the input file, writes the SVG to a file
+ * or stdout; every failure is one line on stderr and exit code 1.
+ *
+ * @module
+ */
+
+import type { LadderOptions } from "../cli.ts";
+import { LadderInputError, readLadderInput } from "./sources.ts";
+import { renderLadder } from "./svg.ts";
+
+/** Optional hooks of {@linkcode runLadder}, for tests. */
+export interface RunLadderHooks {
+  /** Where error lines go, without a newline (default: stderr). */
+  report?: (line: string) => void;
+  /** Where the SVG goes when no output file is given (default: stdout). */
+  write?: (svg: string) => void;
+}
+
+/**
+ * Draws `options.file` as an SVG ladder diagram into `options.output` (or
+ * stdout) and resolves to the exit code: 0, or 1 after one line saying what
+ * went wrong.
+ *
+ * @example
+ * ```ts ignore
+ * import { runLadder } from "./run.ts";
+ * Deno.exit(await runLadder({ file: "chat.pcap", output: "chat.svg" }));
+ * ```
+ */
+export async function runLadder(
+  options: LadderOptions,
+  hooks: RunLadderHooks = {},
+): Promise<number> {
+  const report = hooks.report ?? ((line: string) => console.error(line));
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(options.file);
+  } catch (error) {
+    report(`simp: Cannot read ${options.file}: ${fileProblem(error, "read")}`);
+    return 1;
+  }
+  let svg: string;
+  try {
+    const events = readLadderInput(bytes);
+    svg = renderLadder(events, {
+      title: options.title ?? options.file.split("/").pop(),
+    });
+  } catch (error) {
+    if (!(error instanceof LadderInputError)) throw error;
+    report(`simp: ${options.file}: ${error.message}`);
+    return 1;
+  }
+  if (options.output === undefined) {
+    (hooks.write ?? ((text: string) =>
+      Deno.stdout.writeSync(
+        new TextEncoder().encode(text),
+      )))(svg);
+    return 0;
+  }
+  try {
+    await Deno.writeTextFile(options.output, svg);
+  } catch (error) {
+    report(
+      `simp: Cannot write ${options.output}: ${fileProblem(error, "write")}`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+function fileProblem(error: unknown, access: "read" | "write"): string {
+  if (error instanceof Deno.errors.NotFound) {
+    return access === "read"
+      ? "no such file — check the path"
+      : "its folder does not exist — create it or choose another path";
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `${access} access not granted — run with --allow-${access}`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `permission denied — choose a file you may ${access}`;
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return "it is a folder — give a file";
+  }
+  return error instanceof Error ? error.message : String(error);
+}
