@@ -42,8 +42,26 @@ import {
 import { writeAll } from "./lib/_write.ts";
 import type { Command, ControlEvent, Reply } from "./lib/control.ts";
 import { type ChannelOptions, ControlChannel } from "./lib/control_channel.ts";
-import { CLEAR_LINE, LineEditor } from "./lib/user/line_editor.ts";
+import {
+  BRACKETED_PASTE_OFF,
+  BRACKETED_PASTE_ON,
+  LineEditor,
+} from "./lib/user/line_editor.ts";
+import { CHAT_HELP, parseChatInput } from "./lib/user/commands.ts";
+import {
+  bellFor,
+  chatPrompt,
+  chooseOutput,
+  clockTime,
+  colourWanted,
+  interruptNotice,
+  type Palette,
+  palette,
+  PASTE_CONFIRM_LINES,
+  pasteQuestion,
+} from "./lib/user/terminal.ts";
 import { getLogger } from "./lib/log.ts";
+import { underDenoTask } from "./lib/invocation.ts";
 
 export type { ClientOptions } from "./lib/cli.ts";
 export type { LogFormat, LogLevel } from "./lib/log.ts";
@@ -287,6 +305,8 @@ interface Ui {
   start(app: ClientApp): void;
   /** Restores the terminal and stops reading. */
   close(): void;
+  /** SIGINT arrived (Ctrl+C in a terminal that sends signals). */
+  interrupted?(): void;
 }
 
 /** A line of input, or `null` for the end of input. */
@@ -302,6 +322,8 @@ class ClientApp {
   #exit = Promise.withResolvers<number>();
   #finished = false;
   #interrupts = 0;
+  /** The exit code the user asked for by interrupting (130 for Ctrl+C). */
+  #exitCode: number | undefined;
 
   constructor(flow: ClientFlow, link: DaemonLink, ui: Ui) {
     this.#flow = flow;
@@ -363,8 +385,9 @@ class ClientApp {
    * Ctrl+C, Ctrl+D or a signal: quit at once (SPEC §8.4); a second one
    * while quitting stops without waiting for the daemon (exit code 130).
    */
-  interrupt(): void {
+  interrupt(code?: number): void {
     if (this.#finished) return;
+    if (code !== undefined) this.#exitCode = code;
     this.#interrupts++;
     if (this.#interrupts > 1) {
       this.#finish(130);
@@ -433,7 +456,7 @@ class ClientApp {
   #finish(code: number): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#exit.resolve(code);
+    this.#exit.resolve(this.#exitCode ?? code);
   }
 }
 
@@ -513,116 +536,318 @@ const TERMINAL_PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
   chat: "> ",
 });
 
-/** Interactive mode: raw terminal, own line editor, news above the input. */
+/** Where the interactive view is drawn and whether stdout gets a transcript. */
+interface TerminalOutput {
+  /** The terminal the view is drawn on (stdout, or stderr when stdout is redirected). */
+  screen: typeof Deno.stdout | typeof Deno.stderr;
+  /** Whether stdout gets a plain transcript (it is redirected). */
+  transcript: boolean;
+  /** Colours on the screen. */
+  colour: boolean;
+  /** Whether Ctrl+Z may stop the process (not under `deno task`). */
+  suspendable: boolean;
+}
+
+/**
+ * Interactive mode: raw terminal, the {@linkcode LineEditor}, news above the
+ * input line. A line is cleared from the input when entered, accepted or
+ * not (a refused one comes back with Up); text typed when the question
+ * changes under it is set aside the same way, so that it is never taken as
+ * the answer to the new question.
+ */
 class TerminalUi implements Ui {
   #editor = new LineEditor();
+  #out: TerminalOutput;
+  #paint: Palette;
+  #ask: Ask | undefined;
   #prompt = "";
-  #colour: boolean;
   #name = "";
+  #peer: { name: string; ip: string; port: number } | undefined;
   #raw = false;
-  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #closed = false;
+  #app: ClientApp | undefined;
+  /** A paste of many lines waiting for the user's y or n. */
+  #paste: string[] | undefined;
 
-  constructor(colour: boolean) {
-    this.#colour = colour;
+  constructor(out: TerminalOutput) {
+    this.#out = out;
+    this.#paint = palette(out.colour);
   }
 
   /** Restores the terminal if the process dies of an uncaught error. */
   #onCrash = () => this.close();
+  #onResize = () => this.#draw();
+  #onContinue = () => {
+    // Back from Ctrl+Z (fg): the terminal is ours again.
+    this.#enterRaw();
+    this.#editor.forget();
+    this.#draw();
+  };
 
   start(app: ClientApp): void {
-    Deno.stdin.setRaw(true);
-    this.#raw = true;
+    this.#app = app;
+    this.#enterRaw();
     for (const type of ["error", "unhandledrejection", "unload"]) {
       globalThis.addEventListener(type, this.#onCrash);
+    }
+    for (const [signal, listener] of this.#signals()) {
+      try {
+        Deno.addSignalListener(signal, listener);
+      } catch {
+        // Not on this platform.
+      }
     }
     this.#readKeys(app);
   }
 
   close(): void {
     if (!this.#raw) return;
-    this.#raw = false;
     for (const type of ["error", "unhandledrejection", "unload"]) {
       globalThis.removeEventListener(type, this.#onCrash);
     }
-    try {
-      writeAll(Deno.stdout, CLEAR_LINE);
-    } catch {
-      // The terminal is gone; restoring the mode below still matters.
+    for (const [signal, listener] of this.#signals()) {
+      try {
+        Deno.removeSignalListener(signal, listener);
+      } catch {
+        // Not on this platform.
+      }
     }
+    this.#leaveRaw();
+    this.#closed = true;
+  }
+
+  /** The signals the view listens to: a resize, and the return from Ctrl+Z. */
+  #signals(): [Deno.Signal, () => void][] {
+    return [["SIGWINCH", this.#onResize], ["SIGCONT", this.#onContinue]];
+  }
+
+  #enterRaw(): void {
+    try {
+      // cbreak: the terminal still turns Ctrl+C into SIGINT and Ctrl+Z into
+      // SIGTSTP for the whole foreground job, so that Ctrl+Z suspends with
+      // no permission to send signals. Not under `deno task`, which does
+      // not stop: there Ctrl+Z is a key and gets an explanation.
+      Deno.stdin.setRaw(true, { cbreak: this.#out.suspendable });
+      this.#raw = true;
+      this.#write(BRACKETED_PASTE_ON);
+    } catch (error) {
+      log.debug("Setting the terminal to raw mode failed: {error}", { error });
+    }
+  }
+
+  #leaveRaw(): void {
+    this.#write(this.#editor.erase() + BRACKETED_PASTE_OFF);
     try {
       Deno.stdin.setRaw(false);
     } catch {
       // Nothing more to do.
     }
-    this.#reader?.cancel().catch(() => {});
+    this.#raw = false;
   }
 
   show(output: Output): void {
     if (output.type === "connected") this.#name = output.name;
-    const lines = this.#lines(output);
+    if (output.type === "chat-started") {
+      this.#peer = { name: output.name, ip: output.ip, port: output.port };
+    }
+    if (this.#out.transcript) {
+      try {
+        writeAll(Deno.stdout, renderText(output) + "\n");
+      } catch (error) {
+        log.debug("Writing the transcript failed: {error}", { error });
+      }
+    }
+    const lines = terminalLines(output, {
+      name: this.#name,
+      colour: this.#out.colour,
+    });
     if (lines.length === 0) return;
-    this.#write(
-      CLEAR_LINE + lines.map((line) => line + "\r\n").join("") + this.#input(),
-    );
+    const time = this.#paint.dim(clockTime(new Date()));
+    const bell = output.type === "invitation"
+      ? bellFor("invitation", false)
+      : output.type === "message"
+      ? bellFor("message", this.#editor.text !== "")
+      : "";
+    this.#above(lines.map((line) => `${time} ${line}`), bell);
   }
 
   setAsk(ask: Ask | undefined): void {
-    const prompt = ask === undefined
-      ? this.#style("2", "(q = quit) ")
-      : this.#style("1", TERMINAL_PROMPTS[ask]);
-    if (prompt === this.#prompt) return;
-    this.#prompt = prompt;
-    this.#write(this.#input());
+    if (
+      ask !== this.#ask && this.#editor.text !== "" && this.#ask !== undefined
+    ) {
+      // The question changed under what was being typed: keep it out of
+      // the answer to the new question.
+      const text = this.#editor.setAside();
+      this.#above([
+        this.#paint.yellow(
+          `* set aside what you were typing (${
+            JSON.stringify(text.length > 40 ? text.slice(0, 39) + "…" : text)
+          }): press Up to get it back`,
+        ),
+      ]);
+    }
+    this.#ask = ask;
+    this.#paste = undefined;
+    this.#prompt = this.#promptFor(ask);
+    this.#draw();
   }
 
-  #input(): string {
-    let columns = 0;
+  #promptFor(ask: Ask | undefined): string {
+    if (ask === undefined) return this.#paint.dim("(q = quit) ");
+    if (ask === "chat" && this.#peer !== undefined) {
+      return this.#paint.bold(chatPrompt(this.#peer));
+    }
+    return this.#paint.bold(TERMINAL_PROMPTS[ask]);
+  }
+
+  /** Prints `lines` above the input line, then draws it again. */
+  #above(lines: string[], extra = ""): void {
+    this.#write(
+      this.#editor.erase() + lines.map((line) => line + "\r\n").join("") +
+        extra + this.#render(),
+    );
+  }
+
+  #draw(): void {
+    this.#write(this.#render());
+  }
+
+  #render(): string {
+    let { columns, rows } = { columns: 0, rows: 0 };
     try {
-      columns = Deno.consoleSize().columns;
+      ({ columns, rows } = Deno.consoleSize());
     } catch {
       // Not a terminal after all.
     }
-    if (columns < 20) columns = 80; // unknown (0) or absurd: assume 80
-    return this.#editor.render(this.#prompt, columns);
+    if (columns < 10) columns = 80; // unknown (0) or absurd: assume 80
+    if (rows < 4) rows = 24;
+    return this.#editor.render({
+      prompt: this.#prompt,
+      columns,
+      maxRows: Math.max(1, Math.floor(rows / 2)),
+    });
   }
 
   #write(text: string): void {
     try {
-      writeAll(Deno.stdout, text);
+      writeAll(this.#out.screen, text);
     } catch (error) {
       log.debug("Writing to the terminal failed: {error}", { error });
     }
   }
 
-  #style(code: string, text: string): string {
-    return style(this.#colour, code, text);
+  /** An entered line: commands of the view first, then the flow. */
+  #submit(app: ClientApp, line: string): void {
+    if (this.#paste !== undefined) {
+      const lines = this.#paste;
+      const answer = line.trim().toLowerCase();
+      if (answer === "y" || answer === "n") {
+        this.#paste = undefined;
+        this.#prompt = this.#promptFor(this.#ask);
+        if (answer === "y") {
+          for (const each of lines) this.#submit(app, each);
+        } else {this.#above([
+            this.#paint.dim(`* ${lines.length} pasted lines dropped`),
+          ]);}
+        this.#draw();
+        return;
+      }
+      this.#above([
+        this.#paint.red(
+          `! Type y to send the ${lines.length} pasted lines or n to drop them`,
+        ),
+      ]);
+      return;
+    }
+    if (this.#ask === "chat") {
+      const input = parseChatInput(line);
+      switch (input.type) {
+        case "refused":
+          this.#above([this.#paint.red(`! ${input.message}`)]);
+          return;
+        case "command":
+          if (input.command === "help") {
+            this.#above(CHAT_HELP.map((text) => this.#paint.dim(text)));
+            return;
+          }
+          app.submit(input.command === "quit" ? "q" : "/leave");
+          this.#draw();
+          return;
+        case "empty":
+          return;
+        case "message":
+          this.#submitted(app, input.text);
+          return;
+      }
+    }
+    if (line.trim() === "/help") {
+      this.#above(CHAT_HELP.map((text) => this.#paint.dim(text)));
+      return;
+    }
+    this.#submitted(app, line.trim() === "/quit" ? "q" : line);
   }
 
-  /** The screen lines for `output` (may be none). */
-  #lines(output: Output): string[] {
-    return terminalLines(output, { name: this.#name, colour: this.#colour });
+  /** Hands `line` to the flow; when refused, says how to get it back. */
+  #submitted(app: ClientApp, line: string): void {
+    if (!app.submit(line)) {
+      this.#above([this.#paint.dim("  (Up brings the line back to edit it)")]);
+    }
+    this.#draw();
   }
 
   async #readKeys(app: ClientApp): Promise<void> {
-    const reader = Deno.stdin.readable.getReader();
-    this.#reader = reader;
     const decoder = new TextDecoder();
+    const buffer = new Uint8Array(16_384);
     try {
       for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const text = decoder.decode(value, { stream: true });
-        for (const action of this.#editor.feed(text)) {
-          switch (action.type) {
+        let count: number | null;
+        try {
+          count = await Deno.stdin.read(buffer);
+        } catch (error) {
+          // A read cut short by a signal (Ctrl+Z then fg): read again.
+          if (error instanceof Deno.errors.Interrupted) continue;
+          throw error;
+        }
+        if (count === null || this.#closed) break;
+        const text = decoder.decode(buffer.subarray(0, count), {
+          stream: true,
+        });
+        for (const event of this.#editor.feed(text)) {
+          switch (event.type) {
             case "submit":
-              if (!app.submit(action.line)) this.#editor.buffer = action.line;
-              this.#write(this.#input());
+              this.#draw();
+              this.#submit(app, event.line);
               break;
-            case "quit":
+            case "paste":
+              if (
+                this.#ask === "chat" && event.lines.length > PASTE_CONFIRM_LINES
+              ) {
+                this.#paste = event.lines;
+                this.#prompt = this.#paint.bold(
+                  pasteQuestion(event.lines.length),
+                );
+                this.#draw();
+              } else {
+                for (const line of event.lines) this.#submit(app, line);
+              }
+              break;
+            case "interrupt":
+              this.#above([this.#paint.dim(interruptNotice(event.discarded))]);
+              app.interrupt(INTERRUPTED_EXIT_CODE);
+              break;
+            case "eof":
               app.interrupt();
               break;
+            case "suspend":
+              this.#suspend();
+              break;
+            case "redraw":
+              this.#write("\x1b[H\x1b[2J");
+              this.#editor.forget();
+              this.#draw();
+              break;
             case "changed":
-              this.#write(this.#input());
+              this.#draw();
               break;
           }
         }
@@ -632,7 +857,30 @@ class TerminalUi implements Ui {
     }
     app.eof();
   }
+
+  /**
+   * Ctrl+Z arrived as a key: the terminal is in full raw mode because
+   * `deno task` runs the client, and `deno task` does not stop on SIGTSTP,
+   * so stopping the client would leave the shell waiting: say so instead.
+   */
+  #suspend(): void {
+    this.#above([
+      this.#paint.yellow(
+        "* Ctrl+Z cannot suspend a client started by deno task (the task runner does not stop): start it with deno run -A mod.ts client … to use Ctrl+Z",
+      ),
+    ]);
+  }
+
+  /** Ctrl+C arrived as SIGINT (cbreak mode): say what was not sent. */
+  interrupted(): void {
+    const discarded = this.#editor.text;
+    this.#editor.clear();
+    this.#above([this.#paint.dim(interruptNotice(discarded))]);
+  }
 }
+
+/** The exit code after Ctrl+C or SIGINT (128 + 2, the shells' convention). */
+const INTERRUPTED_EXIT_CODE = 130;
 
 /** `text` in the SGR style `code` (e.g. `1;36`), when colours are on. */
 function style(colour: boolean, code: string, text: string): string {
@@ -716,12 +964,15 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
   }
 }
 
-/** Whether colours are wanted: not when `NO_COLOR` is set (no-color.org). */
-function wantsColour(): boolean {
+/** The environment variables that choose colours (none without permission). */
+function colourEnv(): Record<string, string | undefined> {
   try {
-    return !Deno.env.get("NO_COLOR");
+    return {
+      NO_COLOR: Deno.env.get("NO_COLOR"),
+      FORCE_COLOR: Deno.env.get("FORCE_COLOR"),
+    };
   } catch {
-    return false; // no permission to read the environment: stay plain
+    return { NO_COLOR: "1" }; // no permission to read the environment: stay plain
   }
 }
 
@@ -729,7 +980,8 @@ function wantsColour(): boolean {
  * Runs the client with `options` until the user quits (SPEC §8), and
  * resolves to the process exit code: 0 after a normal quit, 1 when the
  * daemon is not reachable, refuses the connection, drops it or stops; 130
- * when a second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1
+ * after Ctrl+C or SIGINT (the chat is still closed cleanly), and when a
+ * second SIGTERM cuts a quit short. In scripted mode also 1
  * after an invalid answer to a question, and at the end of input when a
  * message was not sent or not delivered.
  *
@@ -741,9 +993,19 @@ function wantsColour(): boolean {
  * ```
  */
 export async function runClient(options: ClientOptions): Promise<number> {
-  const interactive = !options.json && Deno.stdin.isTerminal();
-  const ui: Ui = interactive
-    ? new TerminalUi(wantsColour())
+  const choice = chooseOutput({
+    stdin: Deno.stdin.isTerminal(),
+    stdout: Deno.stdout.isTerminal(),
+    stderr: Deno.stderr.isTerminal(),
+  }, options.json);
+  const interactive = choice.mode === "interactive";
+  const ui: Ui = choice.mode === "interactive"
+    ? new TerminalUi({
+      screen: choice.screen === "stdout" ? Deno.stdout : Deno.stderr,
+      transcript: choice.transcript,
+      colour: colourWanted(colourEnv(), true),
+      suspendable: !underDenoTask(),
+    })
     : new ScriptedUi(options.json);
   let link: DaemonLink;
   try {
@@ -764,12 +1026,19 @@ export async function runClient(options: ClientOptions): Promise<number> {
     strict: !interactive,
   });
   const app = new ClientApp(flow, link, ui);
-  const onSignal = () => app.interrupt();
-  const signals: Deno.Signal[] = [];
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  const listeners: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => {
+      ui.interrupted?.();
+      app.interrupt(INTERRUPTED_EXIT_CODE);
+    }],
+    ["SIGTERM", () => app.interrupt()],
+    ["SIGHUP", () => app.interrupt()],
+  ];
+  const added: [Deno.Signal, () => void][] = [];
+  for (const [signal, listener] of listeners) {
     try {
-      Deno.addSignalListener(signal, onSignal);
-      signals.push(signal);
+      Deno.addSignalListener(signal, listener);
+      added.push([signal, listener]);
     } catch {
       // Not available on this platform (Windows has only SIGINT and SIGBREAK).
     }
@@ -777,7 +1046,9 @@ export async function runClient(options: ClientOptions): Promise<number> {
   try {
     return await app.run();
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    for (const [signal, listener] of added) {
+      Deno.removeSignalListener(signal, listener);
+    }
     ui.close();
     await link.close();
   }

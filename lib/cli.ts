@@ -11,6 +11,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CLIENT_PORT, isIPv4, SIMP_PORT, specialAddress } from "./control.ts";
 import { checkUserName } from "./wire/datagram.ts";
+import { didYouMean } from "./suggest.ts";
 import {
   isLogFormat,
   isLogLevel,
@@ -250,12 +251,17 @@ export function parseCommandLine(args: readonly string[]): Command {
         : { kind: "client", options: parseClientArgs(rest) };
   }
   if (first.startsWith("-")) {
-    throw new UsageError(`Unknown option ${show(first)} (see simp --help)`);
+    throw new UsageError(
+      `Unknown option ${show(first)}${
+        didYouMean(first, ["--help", "--version"])
+      } (see simp --help)`,
+    );
   }
   throw new UsageError(
-    `Unknown command ${
-      show(first)
-    }: use simp daemon or simp client (see simp --help)`,
+    `Unknown command ${show(first)}${
+      didYouMean(first, ["daemon", "client"]) ||
+      ": use simp daemon or simp client"
+    } (see simp --help)`,
   );
 }
 
@@ -384,18 +390,22 @@ function parse<const T extends OptionTable>(
       allowPositionals: true,
     });
   } catch (error) {
-    throw new UsageError(`${describeParseError(error)} (see ${see})`);
+    const known = [
+      ...Object.keys(options).map((name) => `--${name}`),
+      "--help",
+    ];
+    throw new UsageError(`${describeParseError(error, known)} (see ${see})`);
   }
 }
 
 /** A one-line description of an error thrown by `parseArgs`. */
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, known: string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   const option = /'(-[^' ]+)/.exec(message)?.[1];
   if (option !== undefined) {
     if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      return `Unknown option ${show(option)}`;
+      return `Unknown option ${show(option)}${didYouMean(option, known)}`;
     }
     if (/argument missing/.test(message)) {
       return `Option ${option} needs a value`;

@@ -660,6 +660,13 @@ class Tmux {
   }
 }
 
+/** A screen line: `HH:MM ` then `text` (and maybe more after it). */
+function timedLine(text: string): RegExp {
+  return new RegExp(
+    `^[0-2][0-9]:[0-5][0-9] ${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`,
+  );
+}
+
 /** The last line of the screen: the interactive client's input line. */
 function inputLine(lines: string[]): string {
   return lines[lines.length - 1] ?? "";
@@ -708,25 +715,28 @@ e2e(
         (lines) =>
           lines.some((line) =>
             line.includes(`chat started with bob at ${bobIp}`)
-          ) && inputLine(lines) === ">",
+          ) && inputLine(lines) === `[bob@${bobIp}]>`,
       );
 
       // Alice types half a message; bob's arrives meanwhile.
       await tmux.type("partial inp");
       await tmux.waitFor(
         "the typed text",
-        (lines) => inputLine(lines) === "> partial inp",
+        (lines) => inputLine(lines) === `[bob@${bobIp}]> partial inp`,
       );
       await bob.write("hello from bob");
       await bob.expect(/^delivered #\d+$/);
       const screen = await tmux.waitFor(
         "bob's message",
-        (lines) => lines.includes("bob: hello from bob"),
+        (lines) =>
+          lines.some((line) => timedLine("bob: hello from bob").test(line)),
       );
-      const message = screen.indexOf("bob: hello from bob");
+      const message = screen.findIndex((line) =>
+        timedLine("bob: hello from bob").test(line)
+      );
       strictEqual(
         inputLine(screen),
-        "> partial inp",
+        `[bob@${bobIp}]> partial inp`,
         "the input line keeps the typed text",
       );
       ok(
@@ -735,7 +745,7 @@ e2e(
       );
       deepStrictEqual(
         screen.filter((line) => line.includes("partial inp")),
-        ["> partial inp"],
+        [`[bob@${bobIp}]> partial inp`],
         "the typed text is shown once, on the input line",
       );
 
@@ -748,10 +758,14 @@ e2e(
         (lines) => lines.some((line) => /#1 delivered/.test(line)),
       );
       ok(
-        after.some((line) => line.startsWith("alice: partial input")),
+        after.some((line) => timedLine("alice: partial input").test(line)),
         "alice's own message is shown",
       );
-      strictEqual(inputLine(after), ">", "the input line is empty again");
+      strictEqual(
+        inputLine(after),
+        `[bob@${bobIp}]>`,
+        "the input line is empty again",
+      );
 
       // q quits (closing the chat) and gives the terminal back as it was.
       await tmux.type("q");
