@@ -24,7 +24,7 @@ import {
 } from "./lib/wire/datagram.ts";
 import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
 import { getLogger } from "./lib/log.ts";
-import type { Address } from "./lib/peer/session.ts";
+import type { Address } from "./lib/address.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
 export { STOP_GRACE_MS } from "./lib/daemon/core.ts";
@@ -126,7 +126,7 @@ function bind(ip: string, port: number, option: string): Deno.DatagramConn {
 
 function toAddress(addr: Deno.Addr): Address {
   const { hostname, port } = addr as Deno.NetAddr;
-  return { hostname, port };
+  return { ip: hostname, port };
 }
 
 /** Whether a receive failed because the socket was closed. */
@@ -283,7 +283,11 @@ class Daemon {
   }
 
   #send(action: DaemonAction): void {
-    const to = { transport: "udp" as const, ...action.to };
+    const to = {
+      transport: "udp" as const,
+      hostname: action.to.ip,
+      port: action.to.port,
+    };
     if (action.type === "peer") {
       this.#traceSent(action.datagram, action.to);
       const conn = this.#peer;
@@ -307,7 +311,7 @@ class Daemon {
           () => {},
           (error) =>
             log.warning("Sending to the client at {to} failed: {error}", {
-              to: `${action.to.hostname}:${action.to.port}`,
+              to: `${action.to.ip}:${action.to.port}`,
               error,
             }),
         );
@@ -325,14 +329,14 @@ class Daemon {
     this.#trace(
       datagram,
       from,
-      { hostname: this.#options.ip, port: this.#options.port },
+      { ip: this.#options.ip, port: this.#options.port },
     );
   }
 
   #traceSent(datagram: Datagram, to: Address): void {
     this.#trace(
       datagram,
-      { hostname: this.#options.ip, port: this.#options.port },
+      { ip: this.#options.ip, port: this.#options.port },
       to,
     );
   }
@@ -340,9 +344,7 @@ class Daemon {
   /** `127.0.0.1 → 127.0.0.2  SYN seq=0 user=alice`, with {from, to}. */
   #trace(datagram: Datagram, from: Address, to: Address): void {
     if (!wireLog.isEnabledFor("debug")) return;
-    const line = `${from.hostname} → ${to.hostname}  ${
-      describeDatagram(datagram)
-    }`;
+    const line = `${from.ip} → ${to.ip}  ${describeDatagram(datagram)}`;
     // The line is a LogTape message template: braces from peers are escaped,
     // and so are control characters (a peer's user name is shown raw).
     const template = line.replace(/[{}]/g, "$&$&").replace(
@@ -350,8 +352,8 @@ class Daemon {
       (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
     );
     wireLog.debug(template, {
-      from: `${from.hostname}:${from.port}`,
-      to: `${to.hostname}:${to.port}`,
+      from: `${from.ip}:${from.port}`,
+      to: `${to.ip}:${to.port}`,
     });
   }
 

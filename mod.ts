@@ -36,6 +36,7 @@ import { currentInvocation, localiseCommands } from "./lib/invocation.ts";
 export * from "./lib/wire/datagram.ts";
 export * from "./lib/peer/stop_and_wait.ts";
 export * from "./lib/peer/session.ts";
+export * from "./lib/address.ts";
 export * from "./lib/control.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
 export { runClient } from "./client.ts";

@@ -65,12 +65,8 @@ import {
   splitEvent,
 } from "./control.ts";
 import { getLogger, LogBudget, ONCE_A_MINUTE } from "./log.ts";
-import {
-  type Address,
-  formatAddress,
-  sameAddress,
-  SessionError,
-} from "./peer/session.ts";
+import { SessionError } from "./peer/session.ts";
+import { type Address, formatAddress, sameAddress } from "./address.ts";
 
 const log = getLogger(["daemon", "client"]);
 
@@ -213,7 +209,7 @@ interface Connection {
  * const link = new ClientLink(() => ({ state: { phase: "idle" } }), {
  *   ownIp: "127.0.0.1",
  * });
- * const client = { hostname: "127.0.0.1", port: 40000 };
+ * const client = { ip: "127.0.0.1", port: 40000 };
  * link.receive(
  *   encodeControl({ v: 1, id: 1, cmd: "connect", name: "alice" }),
  *   client,
@@ -296,7 +292,7 @@ export class ClientLink {
 
   /** A datagram arrived on the client port from `from` at time `now`. */
   receive(bytes: Uint8Array, from: Address, now: number): void {
-    if (!isLocalAddress(from.hostname, this.#options.ownIp)) {
+    if (!isLocalAddress(from.ip, this.#options.ownIp)) {
       this.#strangerLogs.warning(log, now, {
         message:
           "Dropped a datagram on the client port from {from}: only this machine may use it (SPEC §7.2)",

@@ -28,14 +28,12 @@ import {
 } from "../client_link.ts";
 import { getLogger, LogBudget, ONCE_A_MINUTE } from "../log.ts";
 import {
-  type Address,
-  formatAddress,
-  sameAddress,
   Session,
   SessionError,
   type SessionEvent,
   type SessionOptions,
 } from "../peer/session.ts";
+import { type Address, formatAddress, sameAddress } from "../address.ts";
 
 const log = getLogger("daemon");
 
@@ -113,7 +111,7 @@ function toControlEvents(event: SessionEvent): ControlEvent[] {
       return [
         {
           type: event.type,
-          ip: event.peer.hostname,
+          ip: event.peer.ip,
           port: event.peer.port,
           name: event.name,
           undelivered: event.undelivered.length,
@@ -142,14 +140,14 @@ function toControlEvent(
     case "declined":
       return {
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         name: event.name,
       };
     case "invitation-ended":
       return {
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         name: event.name,
         reason: event.reason,
@@ -158,14 +156,14 @@ function toControlEvent(
     case "peer-error":
       return {
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         text: event.text,
       };
     case "no-answer":
       return {
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
       };
     case "message":
@@ -215,7 +213,7 @@ function withErrorCode(error: unknown): unknown {
  * const core = new DaemonCore({ ip: "127.0.0.1", port: 7777 });
  * core.receiveClient(
  *   new TextEncoder().encode('{"v":1,"id":1,"cmd":"connect","name":"alice"}'),
- *   { hostname: "127.0.0.1", port: 40000 },
+ *   { ip: "127.0.0.1", port: 40000 },
  *   0,
  * );
  * const [reply] = core.takeActions(); // to the client: ok, state idle
@@ -267,7 +265,7 @@ export class DaemonCore {
     return status.peer === undefined ? { phase: status.phase } : {
       phase: status.phase,
       peer: {
-        ip: status.peer.hostname,
+        ip: status.peer.ip,
         port: status.peer.port,
         name: status.peerName ?? "",
       },
@@ -424,8 +422,8 @@ export class DaemonCore {
           session.tick(now);
           return { state: this.state() };
         case "invite": {
-          const to = { hostname: command.ip, port: command.port ?? SIMP_PORT };
-          if (to.hostname === this.#ip && this.#ports.includes(to.port)) {
+          const to = { ip: command.ip, port: command.port ?? SIMP_PORT };
+          if (to.ip === this.#ip && this.#ports.includes(to.port)) {
             throw new SessionError(
               `${
                 formatAddress(to)

@@ -213,39 +213,30 @@ export function interruptNotice(discarded: string): string {
   return `^C (not sent: ${JSON.stringify(discarded)})`;
 }
 
-/** Where an invitation of ours stands, for {@linkcode inviteProgress}. */
+/** Where an invitation of ours stands, for {@linkcode inviteStatus}. */
 export interface InviteProgress {
-  /** Who is invited. */
-  ip: string;
-  /** The SYN sent so far, the first one counted (1 = only the first). */
-  attempts: number;
+  /** Who is invited, as shown (`127.0.0.5`, or `ip:port`). */
+  address: string;
   /** Milliseconds since the invitation started. */
   elapsedMs: number;
-  /** The invitation limit in milliseconds (SPEC §4.6). */
-  limitMs: number;
 }
 
 /**
- * The status line while an invitation waits for an answer: attempts, time
- * left, and how to cancel.
+ * The prompt while an invitation of ours waits for an answer: how long it
+ * has waited and how to cancel. (Attempts and the time left are the
+ * daemon's to tell: its link events do not carry them yet.)
  *
  * @example
  * ```ts
  * import { strictEqual } from "node:assert";
- * import { inviteProgress } from "./terminal.ts";
+ * import { inviteStatus } from "./terminal.ts";
  * strictEqual(
- *   inviteProgress({ ip: "127.0.0.5", attempts: 3, elapsedMs: 12_400, limitMs: 60_000 }),
- *   "inviting 127.0.0.5: no answer yet, 3 attempts, 48 s left (/leave cancels)",
+ *   inviteStatus({ address: "127.0.0.5", elapsedMs: 12_400 }),
+ *   "[inviting 127.0.0.5, 12 s: /leave cancels]> ",
  * );
  * ```
  */
-export function inviteProgress(progress: InviteProgress): string {
-  const left = Math.max(
-    0,
-    Math.ceil((progress.limitMs - progress.elapsedMs) / 1000),
-  );
-  const attempts = progress.attempts === 1
-    ? "1 attempt"
-    : `${progress.attempts} attempts`;
-  return `inviting ${progress.ip}: no answer yet, ${attempts}, ${left} s left (/leave cancels)`;
+export function inviteStatus(progress: InviteProgress): string {
+  const seconds = Math.max(0, Math.floor(progress.elapsedMs / 1000));
+  return `[inviting ${progress.address}, ${seconds} s: /leave cancels]> `;
 }

@@ -9,7 +9,7 @@ import {
   clockTime,
   colourWanted,
   interruptNotice,
-  inviteProgress,
+  inviteStatus,
   isoTime,
   palette,
   pasteQuestion,
@@ -106,23 +106,13 @@ Deno.test("the paste question counts the lines", () => {
   ok(pasteQuestion(120).includes("120 pasted lines"));
 });
 
-Deno.test("invite progress: attempts, seconds left rounded up, how to cancel", () => {
+Deno.test("invite status: how long it waited and how to cancel", () => {
   strictEqual(
-    inviteProgress({
-      ip: "127.0.0.5",
-      attempts: 1,
-      elapsedMs: 0,
-      limitMs: 60_000,
-    }),
-    "inviting 127.0.0.5: no answer yet, 1 attempt, 60 s left (/leave cancels)",
+    inviteStatus({ address: "127.0.0.5", elapsedMs: 0 }),
+    "[inviting 127.0.0.5, 0 s: /leave cancels]> ",
   );
-  ok(
-    inviteProgress({
-      ip: "127.0.0.5",
-      attempts: 7,
-      elapsedMs: 70_000,
-      limitMs: 60_000,
-    })
-      .includes("0 s left"),
+  strictEqual(
+    inviteStatus({ address: "127.0.0.5:7790", elapsedMs: 61_999 }),
+    "[inviting 127.0.0.5:7790, 61 s: /leave cancels]> ",
   );
 });
