@@ -39,7 +39,7 @@ import {
   TerminalShell,
   type TerminalShellOptions,
 } from "./lib/user/terminal_shell.ts";
-import { chooseOutput, colourWanted } from "./lib/user/terminal.ts";
+import { chooseOutput, colourWanted, isoTime } from "./lib/user/terminal.ts";
 import { underDenoTask } from "./lib/invocation.ts";
 import { getLogger } from "./lib/log.ts";
 
@@ -309,7 +309,13 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    const line = this.#json ? renderJson(output) : renderText(output);
+    const line = this.#json
+      ? renderJson(
+        output.type === "message"
+          ? { ...output, time: isoTime(new Date()) }
+          : output,
+      )
+      : renderText(output);
     try {
       if (!this.#broken) writeAll(Deno.stdout, line + "\n");
     } catch (error) {
