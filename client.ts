@@ -50,6 +50,8 @@ const log = getLogger("client");
 /** Size of the buffer the daemon's bytes are read into (one, reused). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+const encoder = new TextEncoder();
+
 /** Milliseconds on a monotonic clock. */
 function now(): number {
   return performance.now();
@@ -57,8 +59,10 @@ function now(): number {
 
 /** Where the core's outputs go and where the user's lines come from. */
 interface Ui {
-  /** Shows one output. */
+  /** Shows one output (perhaps only when {@linkcode Ui.flush} is called). */
   show(output: Output): void;
+  /** Writes what {@linkcode Ui.show} kept back: the outputs of one pump go out at once. */
+  flush(): void;
   /** The core now waits for `ask` (or for nothing). */
   setAsk(ask: Ask | undefined): void;
   /** Starts reading input for `shell`. */
@@ -96,11 +100,11 @@ class Shell {
   async run(ip: string, port: number): Promise<number> {
     this.#ui.start(this);
     this.core.start(now());
-    this.#pump();
+    this.pump();
     const cause = localProblem(ip);
     if (cause !== undefined) {
       this.core.unreachable(now(), cause);
-      this.#pump();
+      this.pump();
     } else {
       this.#connect(ip, port);
     }
@@ -120,7 +124,19 @@ class Shell {
 
   /** Carries out the core's actions, then re-arms the timer. */
   pump(): void {
-    this.#pump();
+    if (this.#finished) return;
+    for (const action of this.core.takeActions()) {
+      this.#act(action);
+      if (this.#finished) break;
+    }
+    this.#ui.flush();
+    if (this.#finished) return;
+    if (this.#inputWanted !== undefined && this.core.wantsInput) {
+      this.#inputWanted.resolve();
+      this.#inputWanted = undefined;
+    }
+    this.#ui.setAsk(this.core.ask);
+    this.#arm();
   }
 
   /**
@@ -130,7 +146,7 @@ class Shell {
   interrupt(code?: number): void {
     if (code !== undefined) this.#exitCode ??= code;
     this.core.interrupt(now());
-    this.#pump();
+    this.pump();
   }
 
   /**
@@ -150,7 +166,7 @@ class Shell {
     } catch (error) {
       log.debug("Connecting to the daemon failed: {error}", { error });
       this.core.unreachable(now());
-      this.#pump();
+      this.pump();
       return;
     }
     if (this.#finished) {
@@ -164,7 +180,7 @@ class Shell {
     }
     this.#conn = conn;
     this.core.opened(now());
-    this.#pump();
+    this.pump();
     this.#readLoop(conn);
   }
 
@@ -187,26 +203,12 @@ class Shell {
       for (const item of items) this.core.receive(item, now());
       if (count === null) {
         this.core.closed(now());
-        this.#pump();
+        this.pump();
         return;
       }
-      this.#pump();
+      this.pump();
       if (lines.failed) return; // the core has failed the link; exit follows
     }
-  }
-
-  #pump(): void {
-    if (this.#finished) return;
-    for (const action of this.core.takeActions()) {
-      this.#act(action);
-      if (this.#finished) return;
-    }
-    if (this.#inputWanted !== undefined && this.core.wantsInput) {
-      this.#inputWanted.resolve();
-      this.#inputWanted = undefined;
-    }
-    this.#ui.setAsk(this.core.ask);
-    this.#arm();
   }
 
   #act(action: ClientAction): void {
@@ -236,7 +238,7 @@ class Shell {
       while (this.#outgoing.length > 0 && !this.#finished) {
         const conn = this.#conn;
         if (conn === undefined) return;
-        const bytes = new TextEncoder().encode(this.#outgoing.join(""));
+        const bytes = encoder.encode(this.#outgoing.join(""));
         this.#outgoing = [];
         let written = 0;
         while (written < bytes.length) {
@@ -247,7 +249,7 @@ class Shell {
       if (!this.#finished) {
         log.debug("Writing to the daemon failed: {error}", { error });
         this.core.closed(now());
-        this.#pump();
+        this.pump();
       }
     } finally {
       this.#writing = false;
@@ -266,7 +268,7 @@ class Shell {
       this.#timer = undefined;
       this.#timerAt = undefined;
       this.core.tick(now());
-      this.#pump();
+      this.pump();
     }, Math.max(0, next - now()));
   }
 
@@ -301,6 +303,8 @@ class ScriptedUi implements Ui {
   #json: boolean;
   #shell: Shell | undefined;
   #reading = true;
+  /** Lines for stdout not written yet (written by {@linkcode flush}). */
+  #lines: string[] = [];
   /** Writing to stdout failed once: the reader is gone. */
   #broken = false;
 
@@ -309,28 +313,38 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    const line = this.#json
-      ? renderJson(
-        output.type === "message"
-          ? { ...output, time: isoTime(new Date()) }
-          : output,
-      )
-      : renderText(output);
-    try {
-      if (!this.#broken) writeAll(Deno.stdout, line + "\n");
-    } catch (error) {
-      // Nobody reads our output any more: quit.
-      log.debug("Writing to stdout failed: {error}", { error });
-      this.#broken = true;
-      queueMicrotask(() => this.#shell?.interrupt());
-    }
+    this.#lines.push(
+      this.#json
+        ? renderJson(
+          output.type === "message"
+            ? { ...output, time: isoTime(new Date()) }
+            : output,
+        )
+        : renderText(output),
+    );
     const error = stderrLine(output);
     if (error !== undefined) {
+      this.flush(); // stdout first, as it happened
       try {
         writeAll(Deno.stderr, error + "\n");
       } catch {
         // stderr is gone too; the exit code still tells.
       }
+    }
+  }
+
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join("\n") + "\n";
+    this.#lines = [];
+    if (this.#broken) return;
+    try {
+      writeAll(Deno.stdout, text);
+    } catch (error) {
+      // Nobody reads our output any more: quit.
+      log.debug("Writing to stdout failed: {error}", { error });
+      this.#broken = true;
+      queueMicrotask(() => this.#shell?.interrupt());
     }
   }
 
@@ -385,6 +399,8 @@ class TerminalUi implements Ui {
   show(output: Output): void {
     this.#terminal.show(output);
   }
+
+  flush(): void {}
 
   setAsk(ask: Ask | undefined): void {
     this.#terminal.setAsk(ask);

@@ -37,7 +37,7 @@ export * from "./lib/wire/datagram.ts";
 export * from "./lib/peer/stop_and_wait.ts";
 export * from "./lib/peer/session.ts";
 export * from "./lib/address.ts";
-export * from "./lib/control.ts";
+export * from "./lib/link/protocol.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
 export { runClient } from "./client.ts";
 export type { ClientOptions, DaemonOptions } from "./lib/cli.ts";

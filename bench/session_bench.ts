@@ -8,7 +8,7 @@
  * Run with `deno task bench`.
  */
 
-import { SIMP_PORT } from "../lib/control.ts";
+import { SIMP_PORT } from "../lib/link/protocol.ts";
 import {
   decodeDatagram,
   encodeDatagram,

@@ -14,7 +14,8 @@ import {
   parseDaemonArgs,
   UsageError,
 } from "../lib/cli.ts";
-import { CLIENT_PORT, isIPv4, SIMP_PORT } from "../lib/control.ts";
+import { CLIENT_PORT, SIMP_PORT } from "../lib/link/protocol.ts";
+import { isIPv4 } from "../lib/address.ts";
 
 /** Asserts that `fn` throws a one-line UsageError matching `pattern`. */
 function assertUsageError(fn: () => unknown, pattern: RegExp): void {

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { CLIENT_PORT, SIMP_PORT } from "../lib/control.ts";
+import { CLIENT_PORT, SIMP_PORT } from "../lib/link/protocol.ts";
 import {
   deadlineIn,
   type ExpectOptions,

@@ -36,7 +36,7 @@ import { ClientEnd } from "../link/client_end.ts";
 import type { LineItem } from "../link/lines.ts";
 import { CLIENT_PORT } from "../link/protocol.ts";
 import { Dialogue, type DialogueOptions } from "./dialogue.ts";
-import type { Ask, Output } from "./output.ts";
+import type { Ask, Output, PeerUser } from "./output.ts";
 
 /** How long connecting to the daemon may take, in ms. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -121,6 +121,11 @@ export class ClientCore {
   /** The user's name once the daemon has accepted it. */
   get name(): string | undefined {
     return this.#dialogue.name;
+  }
+
+  /** The other user of the chat going on or of the invitation asked about, if known. */
+  get peer(): PeerUser | undefined {
+    return this.#dialogue.peer;
   }
 
   /** Whether the client has ended (an `exit` action was produced). */

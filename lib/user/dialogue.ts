@@ -176,16 +176,6 @@ export class Dialogue {
     return this.#state.kind === "done";
   }
 
-  /** Whether the dialogue is quitting or done: the link closing is expected. */
-  get ending(): boolean {
-    return this.#state.kind === "quitting" || this.#state.kind === "done";
-  }
-
-  /** Whether the dialogue waits for the daemon's answer to `hello`. */
-  get greeting(): boolean {
-    return this.#state.kind === "hello";
-  }
-
   /** The user's name once the daemon has accepted it. */
   get name(): string | undefined {
     return this.#name;
@@ -301,7 +291,7 @@ export class Dialogue {
    * trying). Exit code 0.
    */
   quit(): void {
-    if (this.ending) return;
+    if (this.#ending) return;
     this.#quit();
   }
 
@@ -315,7 +305,7 @@ export class Dialogue {
    * 1; else exit code 0.
    */
   eof(): void {
-    if (this.ending) return;
+    if (this.#ending) return;
     if (this.#quitAfterSends) return; // the `q` before it decides
     this.#eof = true;
     this.#quitIfSettled();
@@ -364,6 +354,11 @@ export class Dialogue {
   }
 
   // ------------------------------------------------------------- internals
+
+  /** Whether the dialogue is quitting or done. */
+  get #ending(): boolean {
+    return this.#state.kind === "quitting" || this.#state.kind === "done";
+  }
 
   #onReply(cmd: CommandName, reply: Reply): void {
     const state = this.#state;
