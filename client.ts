@@ -40,7 +40,11 @@ import {
   type TerminalShellOptions,
 } from "./lib/user/terminal_shell.ts";
 import { chooseOutput, colourWanted, isoTime } from "./lib/user/terminal.ts";
-import { underDenoTask } from "./lib/invocation.ts";
+import {
+  currentInvocation,
+  localiseCommands,
+  underDenoTask,
+} from "./lib/invocation.ts";
 import { getLogger } from "./lib/log.ts";
 
 export type { ClientOptions } from "./lib/cli.ts";
@@ -221,7 +225,7 @@ class Shell {
         }
         break;
       case "output":
-        this.#ui.show(action.output);
+        this.#ui.show(localised(action.output));
         break;
       case "exit":
         this.#finish(action.code);
@@ -430,6 +434,18 @@ class TerminalUi implements Ui {
   interrupted(): void {
     this.#terminal.interrupted();
   }
+}
+
+/** The command that runs a daemon, as the user runs simp (read once). */
+const INVOCATION = currentInvocation();
+
+/**
+ * `output` with the commands its message names (`simp daemon 127.0.0.2`)
+ * written as the user runs simp (`deno task daemon 127.0.0.2`).
+ */
+function localised(output: Output): Output {
+  if (output.type !== "error") return output;
+  return { ...output, message: localiseCommands(output.message, INVOCATION) };
 }
 
 /** The environment variables that choose colours (none without permission). */

@@ -107,7 +107,7 @@ export function parseChatInput(line: string): ChatInput {
     type: "refused",
     message: `Unknown command ${shown}${
       didYouMean(word, CHAT_COMMANDS)
-    }, not sent (/help lists the commands; /${shown}… sends a line that starts with ${shown})`,
+    } (/help lists the commands; /${shown} sends a line that starts with ${shown})`,
   };
 }
 

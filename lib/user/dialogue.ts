@@ -678,16 +678,17 @@ export class Dialogue {
     const input = parseChatInput(line.replace(/\r$/, ""));
     if (input.type === "empty") return true;
     if (input.type === "refused") {
-      this.#output({ type: "not-sent", text: line, reason: input.message });
+      this.#outbox.refuse(line, input.message);
+      this.#drainOutbox();
       return false;
     }
     if (input.type === "command" && input.command === "help") {
-      this.#output({
-        type: "not-sent",
-        text: line,
-        reason:
-          "/help shows the commands in a terminal; here: /leave, /quit or q, /say TEXT, //TEXT",
-      });
+      // The terminal shows the help itself; a script gets the list.
+      this.#outbox.refuse(
+        line,
+        "/help shows the commands in a terminal; here: /leave, /quit or q, /say TEXT, //TEXT",
+      );
+      this.#drainOutbox();
       return false;
     }
     if (input.type === "command" && input.command === "quit") {

@@ -89,6 +89,8 @@ export class TerminalShell {
   #paste: string[] | undefined;
   /** Redraws the invitation's prompt each second while it waits. */
   #ticker: ReturnType<typeof setInterval> | undefined;
+  /** Whether the user was told that Up brings a refused line back. */
+  #hinted = false;
   /** The last line printed, if it may be amended (the message just sent). */
   #amendable: string | undefined;
 
@@ -412,8 +414,12 @@ export class TerminalShell {
         return;
       }
     }
-    if (!host.typed(line)) {
-      this.#note(this.#paint.dim("  (Up brings the line back to edit it)"));
+    if (!host.typed(line) && !this.#hinted) {
+      // Once: a refused line is not lost.
+      this.#hinted = true;
+      this.#note(
+        this.#paint.dim("  (Up brings a refused line back to edit it)"),
+      );
     }
     this.#draw();
   }

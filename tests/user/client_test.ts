@@ -83,8 +83,12 @@ clientTest(
     const alice = client(procs, "127.0.91.1", ["--name", "alice"]);
     await alice.closeStdin();
     strictEqual((await alice.exit()).code, 1);
+    // The command as the user runs simp (tests run under deno task or not).
+    const daemon = (Deno.env.get("INIT_CWD") ?? "") !== ""
+      ? "deno task daemon"
+      : "deno run -A mod.ts daemon";
     const message =
-      "Daemon not reachable at 127.0.91.1:7778 — is `simp daemon 127.0.91.1` running?";
+      `Daemon not reachable at 127.0.91.1:7778 — is \`${daemon} 127.0.91.1\` running?`;
     deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
     deepStrictEqual(alice.lines.stdout, [`error: ${message}`, "bye"]);
   },

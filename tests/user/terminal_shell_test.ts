@@ -489,3 +489,73 @@ terminalTest(
     );
   },
 );
+
+// ------------------------------------------------------------ scripted modes
+
+Deno.test("--json: a message event carries the time it was shown, ISO 8601 UTC; other events are as before", async () => {
+  const procs = new Processes();
+  try {
+    await Promise.all([
+      procs.daemon("127.0.100.20"),
+      procs.daemon("127.0.100.21"),
+    ]);
+    const bob = await waitingPartner(procs, "127.0.100.21", "bob");
+    const alice = procs.client("127.0.100.20", "alice", ["--json"]);
+    await alice.expect(/"type":"prompt","ask":"menu"/);
+    await alice.write("1");
+    await alice.write("127.0.100.21");
+    await bob.expect(ANSWER);
+    await bob.write("y");
+    await alice.expect(/"type":"prompt","ask":"chat"/);
+    const before = Date.now();
+    await bob.write("hi alice");
+    const line = await alice.expect(/"type":"message"/);
+    const event = JSON.parse(line);
+    deepStrictEqual(Object.keys(event), ["type", "name", "text", "time"]);
+    strictEqual(event.text, "hi alice");
+    ok(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(event.time), event.time);
+    ok(Math.abs(Date.parse(event.time) - before) < 60_000, event.time);
+    for (const other of alice.lines.stdout.filter((l) => l !== line)) {
+      ok(!("time" in JSON.parse(other)), other);
+    }
+    await alice.write("q");
+    strictEqual((await alice.exit()).code, 0);
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    throw new Error(`${error.message}\n${procs.report()}`, { cause: error });
+  } finally {
+    await procs.close();
+  }
+});
+
+Deno.test("scripted: /say q sends q, //x sends /x, an unknown /word is reported not sent", async () => {
+  const procs = new Processes();
+  try {
+    await Promise.all([
+      procs.daemon("127.0.100.22"),
+      procs.daemon("127.0.100.23"),
+    ]);
+    const bob = await waitingPartner(procs, "127.0.100.23", "bob");
+    const alice = procs.client("127.0.100.22", "alice");
+    await alice.expect(MENU);
+    await alice.write("1");
+    await alice.write("127.0.100.23");
+    await bob.expect(ANSWER);
+    await bob.write("y");
+    await alice.expect(CHAT);
+    await alice.write("/say q");
+    await alice.write("//x");
+    await alice.write("/me waves");
+    await bob.expect("alice: q");
+    await bob.expect("alice: /x");
+    await alice.expect(/^not sent: Unknown command \/me .*: \/me waves$/);
+    await alice.closeStdin();
+    strictEqual((await alice.exit()).code, 1, "a line not sent: exit 1");
+    deepStrictEqual(bob.grep(/waves/), []);
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    throw new Error(`${error.message}\n${procs.report()}`, { cause: error });
+  } finally {
+    await procs.close();
+  }
+});
