@@ -159,7 +159,8 @@ Run "simp daemon --help" or "simp client --help" for their options.`;
 
 const DAEMON_HELP = `Usage: simp daemon [IP] [options]
 
-Runs the SIMP daemon of the user at IP (an IPv4 address, default 127.0.0.1).
+Runs the SIMP daemon of the user at IP (an IPv4 address or localhost,
+default 127.0.0.1).
 It talks to other daemons on IP:PORT and to one client on IP:CLIENT-PORT.
 
 Options:
@@ -187,8 +188,9 @@ Example:
 
 const CLIENT_HELP = `Usage: simp client [IP] [options]
 
-Connects to your SIMP daemon at IP (an IPv4 address, default 127.0.0.1) and
-lets you invite someone, answer invitations and chat. Type q to quit.
+Connects to your SIMP daemon at IP (an IPv4 address or localhost, default
+127.0.0.1) and lets you invite someone, answer invitations and chat. Type q
+to quit; in a chat, /help lists the commands and keys.
 
 Options:
   --port PORT          the daemon's client port (default ${CLIENT_PORT})
@@ -435,8 +437,10 @@ function ipArgument(
       }: ${command} takes one IP address (see ${see})`,
     );
   }
-  const ip = positionals[0];
-  if (ip === undefined) return DEFAULT_IP;
+  const given = positionals[0];
+  if (given === undefined) return DEFAULT_IP;
+  // `localhost` is what many users type for this machine: 127.0.0.1.
+  const ip = given.toLowerCase() === "localhost" ? "127.0.0.1" : given;
   if (!isIPv4(ip)) {
     throw new UsageError(
       `Invalid IP address ${

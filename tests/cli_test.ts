@@ -148,10 +148,10 @@ Deno.test("daemon: --port and --client-port must differ", () => {
   );
 });
 
-Deno.test("daemon: the IP must be an IPv4 dotted quad", () => {
+Deno.test("daemon: the IP must be an IPv4 dotted quad (or localhost)", () => {
   for (
     const bad of [
-      "localhost",
+      "localhost6",
       "1.2.3",
       "1.2.3.4.5",
       "256.0.0.1",
@@ -226,6 +226,11 @@ Deno.test("daemon: an unknown option is refused, naming it", () => {
     () => parseDaemonArgs(["--json"]),
     /^Unknown option --json /,
   );
+});
+
+Deno.test("localhost is taken for 127.0.0.1 where an IP is asked for", () => {
+  strictEqual(parseClientArgs(["localhost"]).ip, "127.0.0.1");
+  strictEqual(parseDaemonArgs(["LocalHost"]).ip, "127.0.0.1");
 });
 
 Deno.test("a misspelled option or command gets did you mean", () => {
