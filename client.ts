@@ -34,12 +34,16 @@ import {
 import type { Ask, Output } from "./lib/user/output.ts";
 import { renderJson, renderText, stderrLine } from "./lib/user/render.ts";
 import { writeAll } from "./lib/_write.ts";
+// The terminal shell is loaded only when a terminal is used (see runClient):
+// its width tables cost tens of milliseconds to load, which the daemon and
+// scripted clients need not pay.
+import type { TerminalShell } from "./lib/user/terminal_shell.ts";
 import {
+  chooseOutput,
+  colourWanted,
   INTERRUPTED_EXIT_CODE,
-  TerminalShell,
-  type TerminalShellOptions,
-} from "./lib/user/terminal_shell.ts";
-import { chooseOutput, colourWanted, isoTime } from "./lib/user/terminal.ts";
+  isoTime,
+} from "./lib/user/terminal.ts";
 import {
   currentInvocation,
   localiseCommands,
@@ -396,8 +400,8 @@ class ScriptedUi implements Ui {
 class TerminalUi implements Ui {
   #terminal: TerminalShell;
 
-  constructor(options: TerminalShellOptions) {
-    this.#terminal = new TerminalShell(options);
+  constructor(terminal: TerminalShell) {
+    this.#terminal = terminal;
   }
 
   show(output: Output): void {
@@ -484,12 +488,14 @@ export async function runClient(options: ClientOptions): Promise<number> {
   }, options.json);
   const interactive = choice.mode === "interactive";
   const ui: Ui = choice.mode === "interactive"
-    ? new TerminalUi({
-      screen: choice.screen === "stdout" ? Deno.stdout : Deno.stderr,
-      transcript: choice.transcript,
-      colour: colourWanted(colourEnv(), true),
-      suspendable: !underDenoTask(),
-    })
+    ? new TerminalUi(
+      new (await import("./lib/user/terminal_shell.ts")).TerminalShell({
+        screen: choice.screen === "stdout" ? Deno.stdout : Deno.stderr,
+        transcript: choice.transcript,
+        colour: colourWanted(colourEnv(), true),
+        suspendable: !underDenoTask(),
+      }),
+    )
     : new ScriptedUi(options.json);
   const core = new ClientCore({
     ip: options.ip,

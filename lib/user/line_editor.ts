@@ -157,8 +157,15 @@ function isBlank(cell: Cell | undefined): boolean {
   return cell !== undefined && /^\s$/u.test(cell.text);
 }
 
+/** Printable ASCII only: one cell per character, one column each. */
+const PLAIN = /^[\x20-\x7e]*$/;
+
 /** The cells of `text`. */
 function cellsOf(text: string): Cell[] {
+  if (PLAIN.test(text)) {
+    // The common case, without segmenting or measuring.
+    return Array.from(text, (c) => ({ text: c, shown: c, width: 1 }));
+  }
   const cells: Cell[] = [];
   for (const { segment } of segmenter.segment(text)) {
     const unsafe = UNSAFE.test(segment);

@@ -12,6 +12,9 @@
 
 import picocolors from "picocolors";
 
+/** The exit code after Ctrl+C or SIGINT (128 + 2, the shells' convention). */
+export const INTERRUPTED_EXIT_CODE = 130;
+
 /** The terminal bell (BEL). */
 export const BELL = "\x07";
 

@@ -40,6 +40,7 @@ import { Presenter } from "./presenter.ts";
 import { renderText } from "./render.ts";
 import {
   BELL,
+  INTERRUPTED_EXIT_CODE,
   interruptNotice,
   type Palette,
   palette,
@@ -48,9 +49,6 @@ import {
 } from "./terminal.ts";
 
 const log = getLogger("client");
-
-/** The exit code after Ctrl+C or SIGINT (128 + 2, the shells' convention). */
-export const INTERRUPTED_EXIT_CODE = 130;
 
 /** What the terminal shell needs from the client around it. */
 export interface TerminalHost {
