@@ -299,6 +299,12 @@ function localProblem(ip: string): UnreachableCause | undefined {
   if (ip.startsWith("127.")) return undefined;
   let interfaces: Deno.NetworkInterfaceInfo[];
   try {
+    // Asked first, so that Deno never prompts for the permission.
+    const permission = Deno.permissions.querySync({
+      name: "sys",
+      kind: "networkInterfaces",
+    });
+    if (permission.state !== "granted") return undefined;
     interfaces = Deno.networkInterfaces();
   } catch {
     return undefined;

@@ -406,7 +406,7 @@ e2e(
     notStrictEqual(status.code, 0, "the second client's exit code");
     const refusal = second.lines.stderr.join("\n");
     ok(
-      /Another client is connected to this daemon \(127\.0\.0\.1:\d+\)|Another client is connected to this daemon \(127\.0\.80\.13:\d+\)/
+      /^simp: Another client is connected to this daemon \(127\.\d+\.\d+\.\d+:\d+\): quit it first$/
         .test(refusal),
       `the second client says why: ${refusal}`,
     );
@@ -679,6 +679,56 @@ e2e(
       await tmux.close();
     }
     await quit(bob);
+  },
+  { ignore: !HAVE_TMUX },
+);
+
+e2e(
+  HAVE_TMUX
+    ? "e2e: interactive client in a terminal: its daemon killed, it says so in one line, exits 1 and restores the terminal (§9)"
+    : "e2e: interactive client, daemon killed (skipped: tmux is not installed)",
+  async (procs) => {
+    const ip = "127.0.80.27";
+    const daemon = await procs.daemon(ip);
+    const tmux = new Tmux();
+    try {
+      await tmux.start(
+        [
+          'before="$(stty -g)"',
+          `"$0" run -A mod.ts client ${ip} --name alice`,
+          "code=$?",
+          'if [ "$(stty -g)" = "$before" ]; then t=restored; else t=changed; fi',
+          'echo "client exited with $code, terminal $t"',
+        ].join("\n"),
+        Deno.execPath(),
+      );
+      await tmux.waitFor(
+        "the menu",
+        (lines) => inputLine(lines) === "Choose 1, 2 or q:",
+      );
+      await tmux.type("half typed");
+      daemon.kill("SIGKILL");
+      const screen = await tmux.waitFor(
+        "the client's exit",
+        (lines) => lines.some((line) => line.startsWith("client exited")),
+      );
+      // One line (wrapped by the 100-column pane), once.
+      const message =
+        `! Lost the connection to the daemon at ${ip}:7778: it stopped or was killed; start it again with \`simp daemon ${ip}\`, then the client`;
+      strictEqual(screen.join("").split(message).length, 2, "shown once");
+      ok(
+        screen.includes("client exited with 1, terminal restored"),
+        `exit code 1 and terminal restored: ${screen.join("\n")}`,
+      );
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      throw new Error(
+        `${error.message}\nlast screen:\n${tmux.screen.join("\n")}`,
+        { cause: error },
+      );
+    } finally {
+      await tmux.close();
+    }
   },
   { ignore: !HAVE_TMUX },
 );

@@ -22,6 +22,7 @@ const PERMISSIONS = [
   "--allow-net",
   "--allow-env",
   "--allow-read",
+  "--allow-sys=networkInterfaces",
   "--unstable-net",
 ];
 

@@ -238,12 +238,14 @@ export class ClientCore {
    * is read at any point.
    */
   input(line: string, now: number): void {
+    if (this.#exited) return;
     this.#queue.push(line);
     this.#run(now);
   }
 
   /** Scripted mode: the end of input, read after the lines before it. */
   inputEnd(now: number): void {
+    if (this.#exited) return;
     this.#queue.push(null);
     this.#run(now);
   }

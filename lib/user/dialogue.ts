@@ -783,6 +783,7 @@ export class Dialogue {
     switch (this.#state.kind) {
       case "connecting":
       case "hello":
+      case "leaving": // chat-closed and its undelivered messages are to come
       case "quitting":
       case "done":
         return;

@@ -1066,3 +1066,15 @@ Deno.test("core: a never-ending stream of events is shown as it comes, and nothi
   // The core keeps nothing per event: its actions were all taken.
   deepStrictEqual(client.core.takeActions(), []);
 });
+
+Deno.test("core: at the end of input while leaving with every message delivered, the client still waits for chat-closed (§6.1)", () => {
+  const client = inChat();
+  client.input("one", "/leave", null);
+  client.sent(1);
+  client.reply();
+  client.event({ type: "delivered", id: 1 });
+  deepStrictEqual(client.take().slice(-2), ["sent #1: one", "delivered #1"]);
+  strictEqual(client.exitCode, undefined);
+  client.event({ type: "chat-closed", ...BOB, undelivered: 0 });
+  deepStrictEqual(client.take(), ["chat closed", MENU, '→ {"cmd":"quit"}']);
+});

@@ -37,12 +37,21 @@ function clientTest(
   });
 }
 
-/** Starts `mod.ts client ip args…` with piped stdin (scripted mode). */
-function client(procs: ProcessGroup, ip: string, args: string[] = []): Proc {
+/**
+ * Starts `mod.ts client ip args…` with piped stdin (scripted mode), with
+ * `denoFlags` for `deno run` if given.
+ */
+function client(
+  procs: ProcessGroup,
+  ip: string,
+  args: string[] = [],
+  denoFlags: string[] = [],
+): Proc {
   return procs.spawn("client", [
     "run",
     "--allow-net",
     "--allow-env",
+    ...denoFlags,
     "mod.ts",
     "client",
     ip,
@@ -64,15 +73,21 @@ function chattingDaemon(ip: string, queue = 64): FakeDaemon {
   return daemon;
 }
 
-/** The client's resident memory in KiB (Linux), or undefined. */
-function rssKiB(pid: number): number | undefined {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
+/**
+ * A process's resident memory in KiB, from `ps` (reading `/proc` would need
+ * `--allow-all`; the test task grants `--allow-run`).
+ */
+async function rssKiB(pid: number): Promise<number> {
+  const output = await new Deno.Command("ps", {
+    args: ["-o", "rss=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const kib = Number(new TextDecoder().decode(output.stdout).trim());
+  if (!output.success || !(kib > 0)) {
+    throw new Error(`Cannot read the memory of process ${pid} with ps`);
   }
+  return kib;
 }
 
 // ---------------------------------------------------------------- scripted
@@ -91,6 +106,21 @@ clientTest(
       `Daemon not reachable at 127.0.91.1:7778 — is \`${daemon} 127.0.91.1\` running?`;
     deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
     deepStrictEqual(alice.lines.stdout, [`error: ${message}`, "bye"]);
+  },
+);
+
+clientTest(
+  "client: an address of another machine is refused before connecting, saying where to run the client (§7.2)",
+  async (procs) => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no interface of this machine has it.
+    const alice = client(procs, "192.0.2.1", ["--name", "alice"], [
+      "--allow-sys=networkInterfaces",
+    ]);
+    await alice.closeStdin();
+    strictEqual((await alice.exit()).code, 1);
+    deepStrictEqual(alice.lines.stderr, [
+      "simp: 192.0.2.1 is not an address of this machine: run the client on the daemon's machine, with the daemon's own IP address",
+    ]);
   },
 );
 
@@ -253,6 +283,42 @@ clientTest(
       strictEqual(alice.grep(/^delivered #/).length, texts.length);
       strictEqual(daemon.commands.at(-1), "quit");
       strictEqual(alice.lines.stdout.at(-1), "bye");
+    } finally {
+      await daemon.close();
+    }
+  },
+);
+
+clientTest(
+  "client: a huge piped file to a chat that delivers nothing is read only as far as the client can hold (stdin is paused)",
+  async (procs) => {
+    const daemon = chattingDaemon("127.0.91.13", 64);
+    try {
+      const alice = client(procs, "127.0.91.13", ["--name", "alice"]);
+      await alice.expect(CHAT);
+      // 100 chunks of 10,000 lines (~19 MB); nothing is ever delivered.
+      const chunk = Array.from({ length: 10_000 }, (_, i) => `line ${i}`)
+        .join("\n");
+      let written = 0;
+      const writing = (async () => {
+        for (; written < 100; written++) await alice.write(chunk);
+      })().catch(() => {}); // the pipe breaks when the client quits
+      await daemon.until(() => daemon.commands.includes("send"));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      ok(written < 100, `all ${written} chunks were taken: stdin never paused`);
+      strictEqual(
+        daemon.requests.filter((r) => r.cmd === "send").length,
+        64,
+        "limits.queue sends, no more",
+      );
+      ok(
+        (await rssKiB(alice.child.pid)) < 200 * 1024,
+        "the client's memory stays bounded",
+      );
+      alice.kill("SIGTERM");
+      strictEqual((await alice.exit()).code, 0);
+      await writing;
+      strictEqual(daemon.commands.at(-1), "quit");
     } finally {
       await daemon.close();
     }
@@ -561,24 +627,26 @@ clientTest(
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.34");
     try {
-      const alice = client(procs, "127.0.91.34", ["--name", "alice"]);
+      // A JavaScript heap of 64 MB: a client that kept what it was sent
+      // would run out of memory long before the 200 MB below went through.
+      const alice = client(procs, "127.0.91.34", ["--name", "alice"], [
+        "--v8-flags=--max-old-space-size=64",
+      ]);
       await alice.expect(CHAT);
-      const text = "y".repeat(1000);
+      const text = "y".repeat(4000);
       const batch = new TextEncoder().encode(
         `{"event":{"type":"message","name":"bob","text":"${text}"}}\n`.repeat(
           100,
         ),
       );
       const rss: number[] = [];
-      const until = Date.now() + 3000;
+      // 50,000 events of 4 KB (200 MB), within 20 s at most.
+      const until = Date.now() + 20_000;
       let sent = 0;
-      while (Date.now() < until && sent < 200_000) {
+      while (Date.now() < until && sent < 50_000) {
         await daemon.write(batch);
         sent += 100;
-        if (sent % 5000 === 0) {
-          const kib = rssKiB(alice.child.pid);
-          if (kib !== undefined) rss.push(kib);
-        }
+        if (sent % 5000 === 0) rss.push(await rssKiB(alice.child.pid));
       }
       await daemon.event({ type: "message", name: "bob", text: "the end" });
       await alice.waitFor(
@@ -588,11 +656,8 @@ clientTest(
       );
       ok(!alice.exited, "still running");
       strictEqual(alice.grep(/^bob: y+$/).length, sent);
-      if (rss.length >= 4) {
-        // After warming up, memory does not keep growing with the stream.
-        const later = Math.max(...rss.slice(rss.length / 2));
-        ok(later < 200 * 1024, `RSS ${later} KiB`);
-      }
+      ok(sent * 4 >= 190 * 1024, `only ${sent} events of 4 KB were sent`);
+      ok(Math.max(...rss) < 200 * 1024, `RSS ${JSON.stringify(rss)} KiB`);
       await alice.write("q");
       strictEqual((await alice.exit()).code, 0);
     } finally {

@@ -155,3 +155,28 @@ Deno.test("client and daemon: a request that does not fit the moment is refused 
     "? menu: 1 = start a new chat, 2 = wait for invitations, q = quit",
   );
 });
+
+Deno.test("client and daemon: /leave typed behind piped messages closes the chat after them: each is delivered, then FIN (§6.1)", () => {
+  const pair = new Pair(3);
+  pair.input("1", PEER.ip);
+  pair.fromPeer(control(Op.SYN_ACK, 0, "bob"));
+  const texts = ["one", "two", "three", "four", "five"];
+  pair.input(...texts, "/leave", null);
+  // The peer acknowledges each datagram as it comes, the FIN too.
+  const seen: string[] = [];
+  for (let acked = 0; pair.exitCode === undefined && acked < 20; acked++) {
+    const next = pair.toPeer.filter((d) =>
+      d.type === Type.CHAT || d.op === Op.FIN
+    )[acked];
+    if (next === undefined) break;
+    seen.push(next.type === Type.CHAT ? next.payload : "FIN");
+    pair.fromPeer(control(Op.ACK, next.seq, "bob"));
+  }
+  deepStrictEqual(seen, [...texts, "FIN"]);
+  strictEqual(
+    pair.lines.filter((line) => line.startsWith("delivered #")).length,
+    texts.length,
+  );
+  ok(pair.lines.includes("chat closed"));
+  strictEqual(pair.exitCode, 0);
+});
