@@ -695,12 +695,12 @@ e2e(
       await tmux.start(
         [
           'before="$(stty -g)"',
-          `"$0" run -A mod.ts client ${ip} --name alice`,
+          `INIT_CWD= "$0" run -A mod.ts client ${ip} --name alice`,
           "code=$?",
           'if [ "$(stty -g)" = "$before" ]; then t=restored; else t=changed; fi',
           'echo "client exited with $code, terminal $t"',
         ].join("\n"),
-        Deno.execPath(),
+        [Deno.execPath()],
       );
       await tmux.waitFor(
         "the menu",
@@ -714,7 +714,7 @@ e2e(
       );
       // One line (wrapped by the 100-column pane), once.
       const message =
-        `! Lost the connection to the daemon at ${ip}:7778: it stopped or was killed; start it again with \`simp daemon ${ip}\`, then the client`;
+        `! Lost the connection to the daemon at ${ip}:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} ${ip}\`, then the client`;
       strictEqual(screen.join("").split(message).length, 2, "shown once");
       ok(
         screen.includes("client exited with 1, terminal restored"),
