@@ -17,6 +17,7 @@ import { type Proc, ProcessGroup } from "../../tools/_processes.ts";
 import { BUSY_TEXT } from "../../lib/wire/datagram.ts";
 import { MAX_LINE_BYTES } from "../../lib/link/protocol.ts";
 import { FakeDaemon } from "./_fake_daemon.ts";
+import { RUN_DAEMON } from "../support/processes.ts";
 import { ANSWER, BOB, CHAT, MENU } from "./_harness.ts";
 
 /** Runs `fn` with a process group, reports the processes' output on failure, stops them all. */
@@ -56,7 +57,7 @@ function client(
     "client",
     ip,
     ...args,
-  ], { stdin: true, env: { NO_COLOR: "1" } });
+  ], { stdin: true, env: { NO_COLOR: "1", INIT_CWD: "" } });
 }
 
 /** A daemon in a chat with bob at hello, with send-queue limit `queue`. */
@@ -98,12 +99,8 @@ clientTest(
     const alice = client(procs, "127.0.91.1", ["--name", "alice"]);
     await alice.closeStdin();
     strictEqual((await alice.exit()).code, 1);
-    // The command as the user runs simp (tests run under deno task or not).
-    const daemon = (Deno.env.get("INIT_CWD") ?? "") !== ""
-      ? "deno task daemon"
-      : "deno run -A mod.ts daemon";
     const message =
-      `Daemon not reachable at 127.0.91.1:7778 — is \`${daemon} 127.0.91.1\` running?`;
+      `Daemon not reachable at 127.0.91.1:7778 — is \`${RUN_DAEMON} 127.0.91.1\` running?`;
     deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
     deepStrictEqual(alice.lines.stdout, [`error: ${message}`, "bye"]);
   },
@@ -421,7 +418,7 @@ clientTest(
       strictEqual(status.code, 1);
       ok(Date.now() - start < 1000, `took ${Date.now() - start} ms`);
       const message =
-        "Lost the connection to the daemon at 127.0.91.11:7778: it stopped or was killed; start it again with `simp daemon 127.0.91.11`, then the client";
+        `Lost the connection to the daemon at 127.0.91.11:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} 127.0.91.11\`, then the client`;
       deepStrictEqual(alice.lines.stdout.slice(-2), [
         `error: ${message}`,
         "bye",
