@@ -124,6 +124,18 @@ export class Tmux {
     await this.run("paste-buffer", "-p", "-d", "-b", "t", "-t", this.target);
   }
 
+  /** Whether the program in the pane rang the terminal bell (tmux keeps the flag). */
+  async rang(): Promise<boolean> {
+    const flag = await this.run(
+      "display-message",
+      "-p",
+      "-t",
+      this.target,
+      "#{window_bell_flag}",
+    );
+    return flag.trim() === "1";
+  }
+
   /** The screen's lines, trailing blanks and empty lines removed. */
   async capture(): Promise<string[]> {
     const text = await this.run("capture-pane", "-p", "-t", this.target);

@@ -490,6 +490,47 @@ terminalTest(
   },
 );
 
+terminalTest(
+  "a message arriving while the user types rings the bell; the typing stays (issue 8 missing items)",
+  ["127.0.100.24", "127.0.100.25"],
+  async ({ procs, tmux }) => {
+    const bob = await waitingPartner(procs, "127.0.100.25", "bob");
+    await chatWith(tmux, bob, "127.0.100.25");
+    await bob.write("not typing yet");
+    await tmux.waitFor(
+      "bob's first message",
+      (l) => shows(l, "not typing yet"),
+    );
+    strictEqual(await tmux.rang(), false, "no bell when not typing");
+    await tmux.type("half");
+    await tmux.waitFor("the typing", (l) => inputLine(l).endsWith("half"));
+    await bob.write("are you there?");
+    await tmux.waitFor("bob's message", (l) => shows(l, "are you there?"));
+    strictEqual(await tmux.rang(), true, "the bell rang");
+    strictEqual(inputLine(tmux.screen), "[bob@127.0.100.25]> half");
+  },
+);
+
+terminalTest(
+  "an invitation rings the bell and sets aside what was being typed (issue 8 missing items)",
+  ["127.0.100.26", "127.0.100.27"],
+  async ({ procs, tmux }) => {
+    await tmux.type("typed at the menu");
+    await tmux.waitFor("the typing", (l) => inputLine(l).endsWith("menu"));
+    strictEqual(await tmux.rang(), false);
+    const bob = procs.client("127.0.100.27", "bob");
+    await bob.expect(MENU);
+    await bob.write("1");
+    await bob.write("127.0.100.26");
+    const lines = await tmux.waitFor(
+      "the invitation",
+      (lines) => inputLine(lines) === "Accept? (y/n/q):",
+    );
+    ok(shows(lines, "set aside what you were typing"), lines.join("\n"));
+    strictEqual(await tmux.rang(), true, "the bell rang");
+  },
+);
+
 // ------------------------------------------------------------ scripted modes
 
 Deno.test("--json: a message event carries the time it was shown, ISO 8601 UTC; other events are as before", async () => {
