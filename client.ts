@@ -499,7 +499,8 @@ export async function runClient(options: ClientOptions): Promise<number> {
         screen: choice.screen === "stdout" ? Deno.stdout : Deno.stderr,
         transcript: choice.transcript,
         colour: colourWanted(colourEnv(), true),
-        suspendable: !underDenoTask(),
+        // Windows has no SIGTSTP (and no cbreak mode).
+        suspendable: !underDenoTask() && Deno.build.os !== "windows",
       }),
     )
     : new ScriptedUi(options.json);
