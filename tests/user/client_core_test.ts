@@ -294,6 +294,22 @@ Deno.test("core: a withdrawn invitation returns to the menu", () => {
   ]);
 });
 
+Deno.test("core: a withdrawn or expired invitation to a user who chose to wait: back to waiting", () => {
+  for (const reason of ["withdrawn", "expired"] as const) {
+    const client = connected();
+    client.line("2");
+    client.take();
+    client.event({ type: "invitation", ...BOB });
+    client.take();
+    client.event({ type: "invitation-ended", ...BOB, reason });
+    deepStrictEqual(client.take(), [
+      `invitation from bob at 127.0.0.2 ${reason}`,
+      "waiting for invitations",
+    ]);
+    strictEqual(client.core.ask, undefined);
+  }
+});
+
 Deno.test("core: an accept that fails returns to the menu", () => {
   const client = connected({ phase: "invited", peer: BOB });
   client.line("yes");

@@ -227,7 +227,10 @@ terminalTest(
 
 // ------------------------------------------------------------ defect 3
 
-const TRANSCRIPT = await Deno.makeTempFile({ prefix: "simp-transcript-" });
+/** Where the redirected client writes (the pane's shell creates it). */
+const TRANSCRIPT = `/tmp/simp-transcript-${Deno.pid}-${
+  crypto.randomUUID().slice(0, 8)
+}`;
 
 terminalTest(
   "stdout redirected: the screen shows the client, the file gets plain lines without escape codes (issue 8 defect 3)",
@@ -241,6 +244,8 @@ terminalTest(
     await tmux.line("q");
     strictEqual(await exitCode(tmux), 0);
     const text = await Deno.readTextFile(TRANSCRIPT);
+    // With rm: the test task grants --allow-run, not --allow-write.
+    await new Deno.Command("rm", { args: ["-f", "--", TRANSCRIPT] }).output();
     ok(!text.includes("\x1b"), JSON.stringify(text));
     ok(text.includes(MENU), text);
     ok(text.includes("error: Type 1 to start"), text);
