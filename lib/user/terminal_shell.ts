@@ -363,7 +363,9 @@ export class TerminalShell {
       case "suspend":
         this.#note(
           this.#paint.yellow(
-            "* Ctrl+Z cannot suspend a client started by deno task (the task runner does not stop): start it with deno run -A mod.ts client … to use Ctrl+Z",
+            Deno.build.os === "windows"
+              ? "* Ctrl+Z cannot suspend a program on Windows"
+              : "* Ctrl+Z cannot suspend a client started by deno task (the task runner does not stop): start it with deno run -A mod.ts client … to use Ctrl+Z",
           ),
         );
         break;
