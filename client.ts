@@ -14,9 +14,11 @@
  *   `lib/user/output.ts`). What the core does with each line (read only
  *   when asked, `q` at any point, the end of input) is documented on
  *   {@linkcode ClientCore.input}.
- * - **Interactive** (stdin is a terminal): raw mode and a small line editor;
- *   messages and news appear above the input line while the user types.
- *   Colours unless `NO_COLOR` is set.
+ * - **Interactive** (stdin is a terminal): {@linkcode TerminalShell} — raw
+ *   mode, the line editor, news above the input line while the user types,
+ *   timestamps and a status prompt; drawn on stderr with a plain transcript
+ *   on stdout when stdout is redirected. Colours unless `NO_COLOR` is set
+ *   (`FORCE_COLOR` forces them).
  *
  * @module
  */
@@ -30,15 +32,23 @@ import {
   type UnreachableCause,
 } from "./lib/user/client_core.ts";
 import type { Ask, Output } from "./lib/user/output.ts";
-import {
-  renderJson,
-  renderText,
-  stderrLine,
-  style,
-  terminalLines,
-} from "./lib/user/render.ts";
+import { renderJson, renderText, stderrLine } from "./lib/user/render.ts";
 import { writeAll } from "./lib/_write.ts";
-import { CLEAR_LINE, LineEditor } from "./lib/user/line_editor.ts";
+// The terminal shell is loaded only when a terminal is used (see runClient):
+// its width tables cost tens of milliseconds to load, which the daemon and
+// scripted clients need not pay.
+import type { TerminalShell } from "./lib/user/terminal_shell.ts";
+import {
+  chooseOutput,
+  colourWanted,
+  INTERRUPTED_EXIT_CODE,
+  isoTime,
+} from "./lib/user/terminal.ts";
+import {
+  currentInvocation,
+  localiseCommands,
+  underDenoTask,
+} from "./lib/invocation.ts";
 import { getLogger } from "./lib/log.ts";
 
 export type { ClientOptions } from "./lib/cli.ts";
@@ -67,6 +77,8 @@ interface Ui {
   start(shell: Shell): void;
   /** Restores the terminal and stops reading. */
   close(): void;
+  /** SIGINT arrived (Ctrl+C in a terminal that sends signals). */
+  interrupted?(): void;
 }
 
 /** Moves events into the core and carries out its actions. */
@@ -84,6 +96,8 @@ class Shell {
   #timerAt: number | undefined;
   /** Resolves when the core wants input again (scripted mode). */
   #inputWanted: PromiseWithResolvers<void> | undefined;
+  /** The exit code the user asked for by interrupting (130 for Ctrl+C). */
+  #exitCode: number | undefined;
 
   constructor(core: ClientCore, ui: Ui) {
     this.core = core;
@@ -131,6 +145,16 @@ class Shell {
     }
     this.#ui.setAsk(this.core.ask);
     this.#arm();
+  }
+
+  /**
+   * The user quits (Ctrl+C, Ctrl+D, a signal): the core closes things as
+   * for `q`; `code`, when given (130 for Ctrl+C), is the exit code.
+   */
+  interrupt(code?: number): void {
+    if (code !== undefined) this.#exitCode ??= code;
+    this.core.interrupt(now());
+    this.pump();
   }
 
   /**
@@ -205,7 +229,7 @@ class Shell {
         }
         break;
       case "output":
-        this.#ui.show(action.output);
+        this.#ui.show(localised(action.output));
         break;
       case "exit":
         this.#finish(action.code);
@@ -260,7 +284,8 @@ class Shell {
     if (this.#finished) return;
     this.#finished = true;
     this.#inputWanted?.resolve();
-    this.#exit.resolve(code);
+    // An interrupt's 130 wins over a clean 0, not over a failure's 1.
+    this.#exit.resolve(code === 0 ? this.#exitCode ?? code : code);
   }
 }
 
@@ -302,7 +327,15 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    this.#lines.push(this.#json ? renderJson(output) : renderText(output));
+    this.#lines.push(
+      this.#json
+        ? renderJson(
+          output.type === "message"
+            ? { ...output, time: isoTime(new Date()) }
+            : output,
+        )
+        : renderText(output),
+    );
     const error = stderrLine(output);
     if (error !== undefined) {
       this.flush(); // stdout first, as it happened
@@ -325,10 +358,7 @@ class ScriptedUi implements Ui {
       // Nobody reads our output any more: quit.
       log.debug("Writing to stdout failed: {error}", { error });
       this.#broken = true;
-      queueMicrotask(() => {
-        this.#shell?.core.interrupt(now());
-        this.#shell?.pump();
-      });
+      queueMicrotask(() => this.#shell?.interrupt());
     }
   }
 
@@ -372,153 +402,80 @@ class ScriptedUi implements Ui {
   }
 }
 
-/** The input-line prompts of the interactive mode. */
-const TERMINAL_PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({
-  name: "Your name: ",
-  menu: "Choose 1, 2 or q: ",
-  ip: "IP address to invite: ",
-  answer: "Accept? (y/n/q): ",
-  chat: "> ",
-});
-
-/** Interactive mode: raw terminal, own line editor, news above the input. */
+/** Interactive mode: the {@linkcode TerminalShell} on the shell's core. */
 class TerminalUi implements Ui {
-  #editor = new LineEditor();
-  #prompt = "";
-  #colour: boolean;
-  #name = "";
-  #raw = false;
-  #reading = true;
+  #terminal: TerminalShell;
 
-  constructor(colour: boolean) {
-    this.#colour = colour;
-  }
-
-  /** Restores the terminal if the process dies of an uncaught error. */
-  #onCrash = () => this.close();
-
-  start(shell: Shell): void {
-    Deno.stdin.setRaw(true);
-    this.#raw = true;
-    for (const type of ["error", "unhandledrejection", "unload"]) {
-      globalThis.addEventListener(type, this.#onCrash);
-    }
-    this.#readKeys(shell);
-  }
-
-  close(): void {
-    this.#reading = false;
-    if (!this.#raw) return;
-    this.#raw = false;
-    for (const type of ["error", "unhandledrejection", "unload"]) {
-      globalThis.removeEventListener(type, this.#onCrash);
-    }
-    try {
-      writeAll(Deno.stdout, CLEAR_LINE);
-    } catch {
-      // The terminal is gone; restoring the mode below still matters.
-    }
-    try {
-      Deno.stdin.setRaw(false);
-    } catch {
-      // Nothing more to do.
-    }
+  constructor(terminal: TerminalShell) {
+    this.#terminal = terminal;
   }
 
   show(output: Output): void {
-    if (output.type === "connected") this.#name = output.name;
-    const lines = terminalLines(output, {
-      name: this.#name,
-      colour: this.#colour,
-    });
-    if (lines.length === 0) return;
-    this.#write(
-      CLEAR_LINE + lines.map((line) => line + "\r\n").join("") + this.#input(),
-    );
+    this.#terminal.show(output);
   }
 
   flush(): void {}
 
   setAsk(ask: Ask | undefined): void {
-    const prompt = ask === undefined
-      ? style(this.#colour, "2", "(q = quit) ")
-      : style(this.#colour, "1", TERMINAL_PROMPTS[ask]);
-    if (prompt === this.#prompt) return;
-    this.#prompt = prompt;
-    this.#write(this.#input());
+    this.#terminal.setAsk(ask);
   }
 
-  #input(): string {
-    let columns = 0;
-    try {
-      columns = Deno.consoleSize().columns;
-    } catch {
-      // Not a terminal after all.
-    }
-    if (columns < 20) columns = 80; // unknown (0) or absurd: assume 80
-    return this.#editor.render(this.#prompt, columns);
+  start(shell: Shell): void {
+    this.#terminal.start({
+      typed(line) {
+        const taken = shell.core.typed(line, now());
+        shell.pump();
+        return taken;
+      },
+      interrupt(code) {
+        shell.interrupt(code);
+      },
+      inputEnd() {
+        shell.core.inputEnd(now());
+        shell.pump();
+      },
+    });
   }
 
-  #write(text: string): void {
-    try {
-      writeAll(Deno.stdout, text);
-    } catch (error) {
-      log.debug("Writing to the terminal failed: {error}", { error });
-    }
+  close(): void {
+    this.#terminal.close();
   }
 
-  async #readKeys(shell: Shell): Promise<void> {
-    const buffer = new Uint8Array(4096);
-    const decoder = new TextDecoder();
-    try {
-      while (this.#reading) {
-        const count = await Deno.stdin.read(buffer);
-        if (count === null || !this.#reading) break;
-        const text = decoder.decode(buffer.subarray(0, count), {
-          stream: true,
-        });
-        for (const action of this.#editor.feed(text)) {
-          switch (action.type) {
-            case "submit":
-              if (!shell.core.typed(action.line, now())) {
-                this.#editor.buffer = action.line;
-              }
-              shell.pump();
-              this.#write(this.#input());
-              break;
-            case "quit":
-              shell.core.interrupt(now());
-              shell.pump();
-              break;
-            case "changed":
-              this.#write(this.#input());
-              break;
-          }
-        }
-      }
-    } catch (error) {
-      log.debug("Reading the terminal failed: {error}", { error });
-    }
-    if (!this.#reading) return;
-    shell.core.inputEnd(now());
-    shell.pump();
+  interrupted(): void {
+    this.#terminal.interrupted();
   }
 }
 
-/** Whether colours are wanted: not when `NO_COLOR` is set (no-color.org). */
-function wantsColour(): boolean {
+/** The command that runs a daemon, as the user runs simp (read once). */
+const INVOCATION = currentInvocation();
+
+/**
+ * `output` with the commands its message names (`simp daemon 127.0.0.2`)
+ * written as the user runs simp (`deno task daemon 127.0.0.2`).
+ */
+function localised(output: Output): Output {
+  if (output.type !== "error") return output;
+  return { ...output, message: localiseCommands(output.message, INVOCATION) };
+}
+
+/** The environment variables that choose colours (none without permission). */
+function colourEnv(): Record<string, string | undefined> {
   try {
-    return !Deno.env.get("NO_COLOR");
+    return {
+      NO_COLOR: Deno.env.get("NO_COLOR"),
+      FORCE_COLOR: Deno.env.get("FORCE_COLOR"),
+    };
   } catch {
-    return false; // no permission to read the environment: stay plain
+    return { NO_COLOR: "1" }; // no permission to read the environment: stay plain
   }
 }
 
 /**
  * Runs the client with `options` until the user quits (SPEC §8), and
  * resolves to the process exit code: 0 after a normal quit, 1 when the
- * daemon is not running, refuses the client, goes away or stops; 130 when
- * a second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1 after
+ * daemon is not running, refuses the client, goes away or stops; 130
+ * after Ctrl+C or SIGINT (the chat is still closed as for `q`), and when a
+ * second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1 after
  * an invalid answer to a question, and at the end of input when a message
  * was not sent or not delivered.
  *
@@ -530,9 +487,22 @@ function wantsColour(): boolean {
  * ```
  */
 export async function runClient(options: ClientOptions): Promise<number> {
-  const interactive = !options.json && Deno.stdin.isTerminal();
-  const ui: Ui = interactive
-    ? new TerminalUi(wantsColour())
+  const choice = chooseOutput({
+    stdin: Deno.stdin.isTerminal(),
+    stdout: Deno.stdout.isTerminal(),
+    stderr: Deno.stderr.isTerminal(),
+  }, options.json);
+  const interactive = choice.mode === "interactive";
+  const ui: Ui = choice.mode === "interactive"
+    ? new TerminalUi(
+      new (await import("./lib/user/terminal_shell.ts")).TerminalShell({
+        screen: choice.screen === "stdout" ? Deno.stdout : Deno.stderr,
+        transcript: choice.transcript,
+        colour: colourWanted(colourEnv(), true),
+        // Windows has no SIGTSTP (and no cbreak mode).
+        suspendable: !underDenoTask() && Deno.build.os !== "windows",
+      }),
+    )
     : new ScriptedUi(options.json);
   const core = new ClientCore({
     ip: options.ip,
@@ -541,15 +511,19 @@ export async function runClient(options: ClientOptions): Promise<number> {
     strict: !interactive,
   });
   const shell = new Shell(core, ui);
-  const onSignal = () => {
-    core.interrupt(now());
-    shell.pump();
-  };
-  const signals: Deno.Signal[] = [];
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  const listeners: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => {
+      ui.interrupted?.();
+      shell.interrupt(INTERRUPTED_EXIT_CODE);
+    }],
+    ["SIGTERM", () => shell.interrupt()],
+    ["SIGHUP", () => shell.interrupt()],
+  ];
+  const added: [Deno.Signal, () => void][] = [];
+  for (const [signal, listener] of listeners) {
     try {
-      Deno.addSignalListener(signal, onSignal);
-      signals.push(signal);
+      Deno.addSignalListener(signal, listener);
+      added.push([signal, listener]);
     } catch {
       // Not available on this platform (Windows has only SIGINT and SIGBREAK).
     }
@@ -557,7 +531,9 @@ export async function runClient(options: ClientOptions): Promise<number> {
   try {
     return await shell.run(options.ip, options.port);
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    for (const [signal, listener] of added) {
+      Deno.removeSignalListener(signal, listener);
+    }
     ui.close();
     shell.close();
   }

@@ -49,6 +49,7 @@ import {
 } from "./lib/cli.ts";
 import { setupLogging } from "./lib/log.ts";
 import { runLadder } from "./lib/ladder/run.ts";
+import { currentInvocation, localiseCommands } from "./lib/invocation.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -232,12 +233,14 @@ async function main(args: readonly string[]): Promise<number> {
     command = parseCommandLine(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`simp: ${error.message}`);
+    console.error(
+      `simp: ${localiseCommands(error.message, currentInvocation())}`,
+    );
     return USAGE_EXIT_CODE;
   }
   switch (command.kind) {
     case "help":
-      console.log(command.text);
+      console.log(localiseCommands(command.text, currentInvocation()));
       return 0;
     case "version":
       console.log(`simp ${denoJson.version}`);

@@ -13,6 +13,7 @@ import { isIPv4, specialAddress } from "./address.ts";
 import { CLIENT_PORT, SIMP_PORT } from "./link/protocol.ts";
 import { checkUserName } from "./wire/datagram.ts";
 import { DEFAULT_CONFIG } from "./peer/session.ts";
+import { didYouMean } from "./suggest.ts";
 import {
   isLogFormat,
   isLogLevel,
@@ -216,7 +217,8 @@ Example:
 
 const DAEMON_HELP = `Usage: simp daemon [IP] [options]
 
-Runs the SIMP daemon of the user at IP (an IPv4 address, default 127.0.0.1).
+Runs the SIMP daemon of the user at IP (an IPv4 address or localhost,
+default 127.0.0.1).
 It talks to other daemons on IP:PORT and to one client on IP:CLIENT-PORT.
 
 Options:
@@ -256,8 +258,9 @@ Example:
 
 const CLIENT_HELP = `Usage: simp client [IP] [options]
 
-Connects to your SIMP daemon at IP (an IPv4 address, default 127.0.0.1) and
-lets you invite someone, answer invitations and chat. Type q to quit.
+Connects to your SIMP daemon at IP (an IPv4 address or localhost, default
+127.0.0.1) and lets you invite someone, answer invitations and chat. Type q
+to quit; in a chat, /help lists the commands and keys.
 
 Options:
   --port PORT          the daemon's client port (default ${CLIENT_PORT})
@@ -327,12 +330,17 @@ export function parseCommandLine(args: readonly string[]): Command {
         : { kind: "ladder", options: parseLadderArgs(rest) };
   }
   if (first.startsWith("-")) {
-    throw new UsageError(`Unknown option ${show(first)} (see simp --help)`);
+    throw new UsageError(
+      `Unknown option ${show(first)}${
+        didYouMean(first, ["--help", "--version"])
+      } (see simp --help)`,
+    );
   }
   throw new UsageError(
-    `Unknown command ${
-      show(first)
-    }: use simp daemon or simp client (see simp --help)`,
+    `Unknown command ${show(first)}${
+      didYouMean(first, ["daemon", "client"]) ||
+      ": use simp daemon or simp client"
+    } (see simp --help)`,
   );
 }
 
@@ -516,18 +524,22 @@ function parse<const T extends OptionTable>(
       allowPositionals: true,
     });
   } catch (error) {
-    throw new UsageError(`${describeParseError(error)} (see ${see})`);
+    const known = [
+      ...Object.keys(options).map((name) => `--${name}`),
+      "--help",
+    ];
+    throw new UsageError(`${describeParseError(error, known)} (see ${see})`);
   }
 }
 
 /** A one-line description of an error thrown by `parseArgs`. */
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, known: string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   const option = /'(-[^' ]+)/.exec(message)?.[1];
   if (option !== undefined) {
     if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      return `Unknown option ${show(option)}`;
+      return `Unknown option ${show(option)}${didYouMean(option, known)}`;
     }
     if (/argument missing/.test(message)) {
       return `Option ${option} needs a value`;
@@ -556,8 +568,10 @@ function ipArgument(
       }: ${command} takes one IP address (see ${see})`,
     );
   }
-  const ip = positionals[0];
-  if (ip === undefined) return DEFAULT_IP;
+  const given = positionals[0];
+  if (given === undefined) return DEFAULT_IP;
+  // `localhost` is what many users type for this machine: 127.0.0.1.
+  const ip = given.toLowerCase() === "localhost" ? "127.0.0.1" : given;
   if (!isIPv4(ip)) {
     throw new UsageError(
       `Invalid IP address ${

@@ -19,7 +19,7 @@ import {
   type LogRecord,
   type TextFormatter,
   // A full npm: specifier, so that mod.ts loads in projects without this
-  // deno.json (issue 7); keep the version equal to deno.json's.
+  // deno.json (issue 7); the one place its version is set.
   // deno-lint-ignore no-import-prefix
 } from "npm:@logtape/logtape@^2.4.2";
 import { writeAll } from "./_write.ts";

@@ -200,10 +200,10 @@ Deno.test("daemon: --port and --client-port must differ", () => {
   );
 });
 
-Deno.test("daemon: the IP must be an IPv4 dotted quad", () => {
+Deno.test("daemon: the IP must be an IPv4 dotted quad (or localhost)", () => {
   for (
     const bad of [
-      "localhost",
+      "localhost6",
       "1.2.3",
       "1.2.3.4.5",
       "256.0.0.1",
@@ -277,6 +277,30 @@ Deno.test("daemon: an unknown option is refused, naming it", () => {
   assertUsageError(
     () => parseDaemonArgs(["--json"]),
     /^Unknown option --json /,
+  );
+});
+
+Deno.test("localhost is taken for 127.0.0.1 where an IP is asked for", () => {
+  strictEqual(parseClientArgs(["localhost"]).ip, "127.0.0.1");
+  strictEqual(parseDaemonArgs(["LocalHost"]).ip, "127.0.0.1");
+});
+
+Deno.test("a misspelled option or command gets did you mean", () => {
+  assertUsageError(
+    () => parseDaemonArgs(["--timout", "2"]),
+    /^Unknown option --timout: did you mean --timeout\? \(see simp daemon --help\)$/,
+  );
+  assertUsageError(
+    () => parseClientArgs(["--jsno"]),
+    /^Unknown option --jsno: did you mean --json\? /,
+  );
+  assertUsageError(
+    () => parseCommandLine(["deamon"]),
+    /^Unknown command deamon: did you mean daemon\? \(see simp --help\)$/,
+  );
+  assertUsageError(
+    () => parseCommandLine(["--verison"]),
+    /^Unknown option --verison: did you mean --version\? /,
   );
 });
 
@@ -525,10 +549,18 @@ const ROOT = new URL("../", import.meta.url);
 async function simp(
   ...args: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await simpIn({ INIT_CWD: "" }, ...args);
+}
+
+/** Runs mod.ts with `env` added (`INIT_CWD` set: as `deno task` runs it). */
+async function simpIn(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "mod.ts", ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
   }).output();
   const decoder = new TextDecoder();
@@ -543,8 +575,24 @@ Deno.test("simp --help lists daemon and client and exits 0", async () => {
   const { code, stdout, stderr } = await simp("--help");
   strictEqual(code, 0);
   strictEqual(stderr, "");
-  ok(stdout.includes("simp daemon"), stdout);
-  ok(stdout.includes("simp client"), stdout);
+  ok(stdout.includes("deno run -A mod.ts daemon"), stdout);
+  ok(stdout.includes("deno run -A mod.ts client"), stdout);
+});
+
+Deno.test("help and usage errors show the command run: deno task daemon under deno task", async () => {
+  const help = await simpIn({ INIT_CWD: ROOT.pathname }, "daemon", "--help");
+  ok(help.stdout.startsWith("Usage: deno task daemon [IP]"), help.stdout);
+  const wrong = await simpIn(
+    { INIT_CWD: ROOT.pathname },
+    "client",
+    "--nmae",
+    "x",
+  );
+  strictEqual(wrong.code, 2);
+  strictEqual(
+    wrong.stderr,
+    "simp: Unknown option --nmae: did you mean --name? (see deno task client --help)\n",
+  );
 });
 
 Deno.test("simp --version prints the version of deno.json", async () => {
@@ -566,7 +614,10 @@ Deno.test("simp with an unknown option exits 2 with one line on stderr", async (
   const { code, stdout, stderr } = await simp("daemon", "--foo");
   strictEqual(code, 2);
   strictEqual(stdout, "");
-  strictEqual(stderr, "simp: Unknown option --foo (see simp daemon --help)\n");
+  strictEqual(
+    stderr,
+    "simp: Unknown option --foo (see deno run -A mod.ts daemon --help)\n",
+  );
 });
 
 Deno.test("simp with an unknown command exits 2 with one line on stderr", async () => {

@@ -19,8 +19,15 @@ import {
   ok,
   strictEqual,
 } from "node:assert/strict";
-import { type Proc, ROOT, STEP_TIMEOUT_MS } from "../tools/_processes.ts";
-import { ANSWER, CHAT, MENU, Processes } from "./support/processes.ts";
+import { type Proc, STEP_TIMEOUT_MS } from "../tools/_processes.ts";
+import {
+  ANSWER,
+  CHAT,
+  MENU,
+  Processes,
+  RUN_DAEMON,
+} from "./support/processes.ts";
+import { HAVE_TMUX, inputLine, timedLine, Tmux } from "./support/tmux.ts";
 
 /** The busy error text of SPEC §4.8. */
 const BUSY = "busy: User already in another chat";
@@ -159,14 +166,17 @@ e2e(
 );
 
 e2e(
-  "e2e: bob declines: alice is told and both are back at the menu (§4.4)",
+  "e2e: bob declines: alice is told and is back at the menu, bob who chose to wait waits again (§4.4)",
   async (procs) => {
     const aliceIp = "127.0.80.3";
     const bobIp = "127.0.80.4";
     const { alice, bob } = await startInvitation(procs, aliceIp, bobIp);
     await bob.write("n");
     await Promise.all([
-      bob.expectAll([`declined invitation from alice at ${aliceIp}`, MENU]),
+      bob.expectAll([
+        `declined invitation from alice at ${aliceIp}`,
+        "waiting for invitations",
+      ]),
       alice.expectAll([`declined by bob at ${bobIp}`, MENU]),
     ]);
     deepStrictEqual(alice.grep(/^chat started/), []);
@@ -372,12 +382,12 @@ e2e(
     const said = client.lines.stderr.join("\n");
     ok(said.includes(`${ip}:7778`), `stderr names the address: ${said}`);
     ok(
-      said.includes(`simp daemon ${ip}`),
+      said.includes(`${RUN_DAEMON} ${ip}`),
       `stderr names the command: ${said}`,
     );
     ok(
       client.lines.stdout.some((line) =>
-        line.startsWith("error: ") && line.includes(`simp daemon ${ip}`)
+        line.startsWith("error: ") && line.includes(`${RUN_DAEMON} ${ip}`)
       ),
       "stdout says it too",
     );
@@ -455,7 +465,7 @@ e2e(
     ok(Date.now() - killedAt < 1000, `took ${Date.now() - killedAt} ms`);
     strictEqual(status.code, 1);
     deepStrictEqual(alice.lines.stderr, [
-      `simp: Lost the connection to the daemon at ${aliceIp}:7778: it stopped or was killed; start it again with \`simp daemon ${aliceIp}\`, then the client`,
+      `simp: Lost the connection to the daemon at ${aliceIp}:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} ${aliceIp}\`, then the client`,
     ]);
     strictEqual(alice.lines.stdout.at(-1), "bye");
     await quit(bob);
@@ -548,161 +558,6 @@ e2e(
 
 // ------------------------------------------------------------- terminal
 
-/** Whether tmux can be run (CI installs it, see .ci/run). */
-const HAVE_TMUX = (() => {
-  try {
-    return new Deno.Command("tmux", {
-      args: ["-V"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-})();
-
-/** A tmux server of our own (its own socket), so no user session is touched. */
-class Tmux {
-  readonly socket = `simp-e2e-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  readonly session = `alice-${Deno.pid}`;
-  /** The last screen captured, for failure reports. */
-  screen: string[] = [];
-
-  /** Runs `tmux -L socket args…` and returns its stdout. */
-  async run(...args: string[]): Promise<string> {
-    const output = await new Deno.Command("tmux", {
-      args: ["-L", this.socket, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    if (!output.success) {
-      throw new Error(
-        `tmux ${args.join(" ")} failed: ${decoder.decode(output.stderr)}`,
-      );
-    }
-    return decoder.decode(output.stdout);
-  }
-
-  /**
-   * Starts the session (100×30) running `sh -c script arg0`; the pane stays
-   * after the script exits so that its last screen can be read.
-   */
-  async start(script: string, arg0: string): Promise<void> {
-    await this.run(
-      "-f",
-      "/dev/null",
-      "start-server",
-      ";",
-      "set-option",
-      "-g",
-      "remain-on-exit",
-      "on",
-      ";",
-      "new-session",
-      "-d",
-      "-s",
-      this.session,
-      "-x",
-      "100",
-      "-y",
-      "30",
-      "-c",
-      decodeURIComponent(ROOT.pathname),
-      "sh",
-      "-c",
-      script,
-      arg0,
-    );
-  }
-
-  /** Types `text` literally. */
-  async type(text: string): Promise<void> {
-    await this.run("send-keys", "-t", this.session, "-l", text);
-  }
-
-  /** Presses Enter. */
-  async enter(): Promise<void> {
-    await this.run("send-keys", "-t", this.session, "Enter");
-  }
-
-  /** The screen's lines, trailing blanks and empty lines removed. */
-  async capture(): Promise<string[]> {
-    const text = await this.run("capture-pane", "-p", "-t", this.session);
-    const lines = text.split("\n").map((line) => line.trimEnd());
-    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-    this.screen = lines;
-    return lines;
-  }
-
-  /** Polls the screen until `check` holds, or fails after the step timeout. */
-  async waitFor(
-    what: string,
-    check: (lines: string[]) => boolean,
-  ): Promise<string[]> {
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
-    for (;;) {
-      const lines = await this.capture();
-      if (check(lines)) return lines;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `The terminal did not show ${what} within ${STEP_TIMEOUT_MS} ms; screen:\n${
-            lines.join("\n")
-          }`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /**
-   * Kills what still runs in the pane (its process group, by id), then the
-   * server, and removes the server's socket (tmux leaves it behind).
-   */
-  async close(): Promise<void> {
-    let socketPath = "";
-    try {
-      const [dead, pid, path] = (await this.run(
-        "display-message",
-        "-p",
-        "-t",
-        this.session,
-        "#{pane_dead} #{pane_pid} #{socket_path}",
-      )).trim().split(" ");
-      socketPath = path ?? "";
-      if (dead !== "1" && Number(pid) > 1) {
-        try {
-          Deno.kill(-Number(pid), "SIGKILL");
-        } catch {
-          // It exited meanwhile.
-        }
-      }
-    } catch {
-      // No session (it never started): nothing runs in it.
-    }
-    try {
-      await this.run("kill-server");
-    } catch {
-      // No server.
-    }
-    if (socketPath.includes(this.socket)) {
-      // With rm rather than Deno.remove: the test task grants --allow-run,
-      // not --allow-write.
-      await new Deno.Command("rm", {
-        args: ["-f", "--", socketPath],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-    }
-  }
-}
-
-/** The last line of the screen: the interactive client's input line. */
-function inputLine(lines: string[]): string {
-  return lines[lines.length - 1] ?? "";
-}
-
 e2e(
   HAVE_TMUX
     ? "e2e: interactive client in a terminal: a message arrives above the input line, the typed text stays, q restores the terminal (§8.5)"
@@ -724,7 +579,7 @@ e2e(
           'if [ "$(stty -g)" = "$before" ]; then t=restored; else t=changed; fi',
           'echo "client exited with $code, terminal $t"',
         ].join("\n"),
-        Deno.execPath(),
+        [Deno.execPath()],
       );
       await tmux.waitFor(
         "the menu",
@@ -746,25 +601,28 @@ e2e(
         (lines) =>
           lines.some((line) =>
             line.includes(`chat started with bob at ${bobIp}`)
-          ) && inputLine(lines) === ">",
+          ) && inputLine(lines) === `[bob@${bobIp}]>`,
       );
 
       // Alice types half a message; bob's arrives meanwhile.
       await tmux.type("partial inp");
       await tmux.waitFor(
         "the typed text",
-        (lines) => inputLine(lines) === "> partial inp",
+        (lines) => inputLine(lines) === `[bob@${bobIp}]> partial inp`,
       );
       await bob.write("hello from bob");
       await bob.expect(/^delivered #\d+$/);
       const screen = await tmux.waitFor(
         "bob's message",
-        (lines) => lines.includes("bob: hello from bob"),
+        (lines) =>
+          lines.some((line) => timedLine("bob: hello from bob").test(line)),
       );
-      const message = screen.indexOf("bob: hello from bob");
+      const message = screen.findIndex((line) =>
+        timedLine("bob: hello from bob").test(line)
+      );
       strictEqual(
         inputLine(screen),
-        "> partial inp",
+        `[bob@${bobIp}]> partial inp`,
         "the input line keeps the typed text",
       );
       ok(
@@ -773,7 +631,7 @@ e2e(
       );
       deepStrictEqual(
         screen.filter((line) => line.includes("partial inp")),
-        ["> partial inp"],
+        [`[bob@${bobIp}]> partial inp`],
         "the typed text is shown once, on the input line",
       );
 
@@ -783,13 +641,21 @@ e2e(
       await bob.expect("alice: partial input");
       const after = await tmux.waitFor(
         "the message delivered",
-        (lines) => lines.some((line) => /#1 delivered/.test(line)),
+        (lines) =>
+          lines.some((line) =>
+            timedLine("alice: partial input #1 ✓").test(line)
+          ),
       );
-      ok(
-        after.some((line) => line.startsWith("alice: partial input")),
-        "alice's own message is shown",
+      strictEqual(
+        after.filter((line) => line.includes("partial input")).length,
+        1,
+        "alice's own message is one line, marked delivered",
       );
-      strictEqual(inputLine(after), ">", "the input line is empty again");
+      strictEqual(
+        inputLine(after),
+        `[bob@${bobIp}]>`,
+        "the input line is empty again",
+      );
 
       // q quits (closing the chat) and gives the terminal back as it was.
       await tmux.type("q");
@@ -829,12 +695,12 @@ e2e(
       await tmux.start(
         [
           'before="$(stty -g)"',
-          `"$0" run -A mod.ts client ${ip} --name alice`,
+          `INIT_CWD= "$0" run -A mod.ts client ${ip} --name alice`,
           "code=$?",
           'if [ "$(stty -g)" = "$before" ]; then t=restored; else t=changed; fi',
           'echo "client exited with $code, terminal $t"',
         ].join("\n"),
-        Deno.execPath(),
+        [Deno.execPath()],
       );
       await tmux.waitFor(
         "the menu",
@@ -848,7 +714,7 @@ e2e(
       );
       // One line (wrapped by the 100-column pane), once.
       const message =
-        `! Lost the connection to the daemon at ${ip}:7778: it stopped or was killed; start it again with \`simp daemon ${ip}\`, then the client`;
+        `! Lost the connection to the daemon at ${ip}:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} ${ip}\`, then the client`;
       strictEqual(screen.join("").split(message).length, 2, "shown once");
       ok(
         screen.includes("client exited with 1, terminal restored"),

@@ -4,7 +4,8 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { getLogger as getLogTapeLogger } from "@logtape/logtape";
+// deno-lint-ignore no-import-prefix
+import { getLogger as getLogTapeLogger } from "npm:@logtape/logtape@^2.4.2";
 import { getLogger, setupLogging } from "../lib/log.ts";
 
 /** Sets up logging into an array of lines and returns the array. */

@@ -26,7 +26,7 @@
  */
 
 // A full npm: specifier, so that mod.ts loads in projects without this
-// deno.json (issue 7); keep the version equal to deno.json's "valibot".
+// deno.json (issue 7); the one place its version is set.
 // deno-lint-ignore no-import-prefix
 import * as v from "npm:valibot@1.5.0";
 import { isIPv4 } from "../address.ts";

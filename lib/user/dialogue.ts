@@ -35,6 +35,7 @@ import {
 import { checkUserName } from "../wire/datagram.ts";
 import { Outbox } from "./outbox.ts";
 import { type Ask, type Output, type PeerUser, PROMPTS } from "./output.ts";
+import { parseChatInput } from "./commands.ts";
 import { displayAddress } from "./render.ts";
 
 /** A request the dialogue makes of the daemon (the link adds the id). */
@@ -94,7 +95,12 @@ type State =
   | { kind: "menu" }
   | { kind: "ip" }
   | { kind: "waiting" }
-  | { kind: "answer"; peer: PeerUser }
+  | {
+    kind: "answer";
+    peer: PeerUser;
+    /** The user chose to wait for invitations: back to waiting after this one. */
+    waited?: true;
+  }
   | { kind: "inviting"; ip: string; port: number }
   | { kind: "chat"; peer: PeerUser | undefined; started: boolean }
   | { kind: "leaving" }
@@ -430,7 +436,7 @@ export class Dialogue {
           name: event.name,
           reason: event.reason,
         });
-        if (state.kind === "answer") this.#toMenu();
+        if (state.kind === "answer") this.#afterInvitation(state);
         return;
       case "chat-started": {
         const peer = { ip: event.ip, port: event.port, name: event.name };
@@ -634,7 +640,7 @@ export class Dialogue {
     if (DECLINE.has(lower)) {
       this.#request({ cmd: "decline" });
       this.#output({ type: "invitation-declined", ...peer });
-      this.#toMenu();
+      this.#afterInvitation(this.#state);
       return true;
     }
     return this.#wrongAnswer(
@@ -669,8 +675,32 @@ export class Dialogue {
   }
 
   #onChatLine(line: string): boolean {
-    const text = line.replace(/\r$/, "");
-    if (text.trim() === "/leave") {
+    const input = parseChatInput(line.replace(/\r$/, ""));
+    if (input.type === "empty") return true;
+    if (input.type === "refused") {
+      this.#outbox.refuse(line, input.message);
+      this.#drainOutbox();
+      return false;
+    }
+    if (input.type === "command" && input.command === "help") {
+      // The terminal shows the help itself; a script gets the list.
+      this.#outbox.refuse(
+        line,
+        "/help shows the commands in a terminal; here: /leave, /quit or q, /say TEXT, //TEXT",
+      );
+      this.#drainOutbox();
+      return false;
+    }
+    if (input.type === "command" && input.command === "quit") {
+      // `/QUIT` and the like (`q` and `/quit` are taken before, in line()).
+      if (this.#options.strict && !this.#outbox.handedOver) {
+        this.#quitAfterSends = true;
+      } else {
+        this.#quit();
+      }
+      return true;
+    }
+    if (input.type === "command") {
       this.#state = { kind: "leaving" };
       this.#output({ type: "leaving" });
       // The messages typed before go first, then the chat is closed (§6.1).
@@ -678,8 +708,7 @@ export class Dialogue {
       this.#afterNews();
       return true;
     }
-    if (text === "") return true;
-    const taken = this.#outbox.add(text);
+    const taken = this.#outbox.add(input.text);
     this.#drainOutbox();
     return taken;
   }
@@ -692,7 +721,13 @@ export class Dialogue {
   }
 
   #toAnswer(peer: PeerUser): void {
-    this.#state = { kind: "answer", peer };
+    const state = this.#state;
+    const waited = state.kind === "waiting" ||
+      (state.kind === "answer" && state.waited === true);
+    this.#state = waited ? { kind: "answer", peer, waited } : {
+      kind: "answer",
+      peer,
+    };
     this.#output({ type: "invitation", ...peer });
     this.#prompt("answer");
   }
@@ -700,6 +735,20 @@ export class Dialogue {
   #toMenu(): void {
     this.#state = { kind: "menu" };
     this.#prompt("menu");
+  }
+
+  /**
+   * An invitation we were asked about is over (declined, withdrawn,
+   * expired): a user who chose to wait for invitations goes on waiting,
+   * others get the menu.
+   */
+  #afterInvitation(state: State): void {
+    if (state.kind === "answer" && state.waited) {
+      this.#state = { kind: "waiting" };
+      this.#output({ type: "waiting" });
+      return;
+    }
+    this.#toMenu();
   }
 
   /**

@@ -168,6 +168,16 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * The user typed `text` in the chat and it is no message to send (an
+   * unknown `/command`, `reason` says why): shown as not sent, and counted
+   * like a message that could not be sent.
+   */
+  refuse(text: string, reason: string): void {
+    this.#typed++;
+    this.#notSent(text, reason);
+  }
+
   /** The daemon answered the oldest unanswered `send` request. */
   onSendReply(reply: SendReply): void {
     const text = this.#requested.shift();

@@ -85,7 +85,13 @@ export type Output =
   | ({ type: "busy"; text: string } & PeerAddress)
   | ({ type: "no-answer" } & PeerAddress)
   | ({ type: "invitation-cancelled" } & PeerAddress)
-  | { type: "message"; name: string; text: string }
+  | {
+    type: "message";
+    name: string;
+    text: string;
+    /** When it was shown (ISO 8601, UTC): set by the shell for `--json`. */
+    time?: string;
+  }
   | { type: "sent"; id: number; text: string }
   | { type: "not-sent"; text: string; reason: string }
   | { type: "held" }

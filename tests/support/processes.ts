@@ -31,8 +31,15 @@ export const CHAT = "? chat: type a message, /leave = leave the chat, q = quit";
 /** The scripted client's prompt to answer an invitation (§8.2). */
 export const ANSWER = "? answer: y = accept, n = decline, q = quit";
 
-/** What every process of the tests runs with: no colours in its output. */
-const ENV = { NO_COLOR: "1" };
+/**
+ * What every process of the tests runs with: no colours in its output, and
+ * not taken for a `deno task` run (INIT_CWD empty), so that the commands
+ * its messages name are {@linkcode RUN_DAEMON}'s form.
+ */
+const ENV = { NO_COLOR: "1", INIT_CWD: "" };
+
+/** How the processes of the tests name the command that runs a daemon. */
+export const RUN_DAEMON = "deno run -A mod.ts daemon";
 
 /** The daemons and clients of one test; `close` stops them all. */
 export class Processes extends ProcessGroup {

@@ -255,7 +255,7 @@ Deno.test("core: /leave while inviting cancels the invitation", () => {
   ]);
 });
 
-Deno.test("core: waiting for invitations idles until one arrives, without asking the daemon (§8.3)", () => {
+Deno.test("core: waiting for invitations idles until one arrives, without asking the daemon (§8.3); after declining it waits again", () => {
   const client = connected();
   client.line("2");
   deepStrictEqual(client.take(), ["waiting for invitations"]);
@@ -271,8 +271,9 @@ Deno.test("core: waiting for invitations idles until one arrives, without asking
   deepStrictEqual(client.take(), [
     '→ {"cmd":"decline"}',
     "declined invitation from bob at 127.0.0.2",
-    MENU,
+    "waiting for invitations",
   ]);
+  strictEqual(client.core.ask, undefined);
 });
 
 Deno.test("core: /leave while waiting goes back to the menu", () => {
@@ -291,6 +292,22 @@ Deno.test("core: a withdrawn invitation returns to the menu", () => {
     "invitation from bob at 127.0.0.2 withdrawn",
     MENU,
   ]);
+});
+
+Deno.test("core: a withdrawn or expired invitation to a user who chose to wait: back to waiting", () => {
+  for (const reason of ["withdrawn", "expired"] as const) {
+    const client = connected();
+    client.line("2");
+    client.take();
+    client.event({ type: "invitation", ...BOB });
+    client.take();
+    client.event({ type: "invitation-ended", ...BOB, reason });
+    deepStrictEqual(client.take(), [
+      `invitation from bob at 127.0.0.2 ${reason}`,
+      "waiting for invitations",
+    ]);
+    strictEqual(client.core.ask, undefined);
+  }
 });
 
 Deno.test("core: an accept that fails returns to the menu", () => {

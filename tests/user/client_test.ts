@@ -17,6 +17,7 @@ import { type Proc, ProcessGroup } from "../../tools/_processes.ts";
 import { BUSY_TEXT } from "../../lib/wire/datagram.ts";
 import { MAX_LINE_BYTES } from "../../lib/link/protocol.ts";
 import { FakeDaemon } from "./_fake_daemon.ts";
+import { RUN_DAEMON } from "../support/processes.ts";
 import { ANSWER, BOB, CHAT, MENU } from "./_harness.ts";
 import { rssKiB } from "../support/processes.ts";
 
@@ -57,7 +58,7 @@ function client(
     "client",
     ip,
     ...args,
-  ], { stdin: true, env: { NO_COLOR: "1" } });
+  ], { stdin: true, env: { NO_COLOR: "1", INIT_CWD: "" } });
 }
 
 /** A daemon in a chat with bob at hello, with send-queue limit `queue`. */
@@ -83,7 +84,7 @@ clientTest(
     await alice.closeStdin();
     strictEqual((await alice.exit()).code, 1);
     const message =
-      "Daemon not reachable at 127.0.91.1:7778 — is `simp daemon 127.0.91.1` running?";
+      `Daemon not reachable at 127.0.91.1:7778 — is \`${RUN_DAEMON} 127.0.91.1\` running?`;
     deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
     deepStrictEqual(alice.lines.stdout, [`error: ${message}`, "bye"]);
   },
@@ -401,7 +402,7 @@ clientTest(
       strictEqual(status.code, 1);
       ok(Date.now() - start < 1000, `took ${Date.now() - start} ms`);
       const message =
-        "Lost the connection to the daemon at 127.0.91.11:7778: it stopped or was killed; start it again with `simp daemon 127.0.91.11`, then the client";
+        `Lost the connection to the daemon at 127.0.91.11:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} 127.0.91.11\`, then the client`;
       deepStrictEqual(alice.lines.stdout.slice(-2), [
         `error: ${message}`,
         "bye",
