@@ -3,7 +3,7 @@
  * UDP (see `docs/PROTOCOL.md`). As a library it exports the wire codec, the
  * sans-I/O protocol engine (`Session`), the client–daemon protocol and the
  * daemon and client themselves (`runDaemon`, `runClient`); run as a program (`deno run -A mod.ts --help`) it is the `simp` command with
- * its `daemon` and `client` subcommands.
+ * its `daemon`, `client` and `relay` subcommands.
  *
  * @example
  * ```ts
@@ -27,6 +27,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { setupLogging } from "./lib/log.ts";
+import { runRelay } from "./lib/relay/run.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -39,6 +40,17 @@ export * from "./lib/control.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
 export { runClient } from "./client.ts";
 export type { ClientOptions, DaemonOptions } from "./lib/cli.ts";
+export * from "./lib/relay/core.ts";
+export {
+  describeImpairments,
+  formatStats,
+  Relay,
+  type RelayOptions,
+  RelayStartError,
+  runRelay,
+  type RunRelayHooks,
+  startRelay,
+} from "./lib/relay/run.ts";
 export {
   LOG_FORMATS,
   LOG_LEVELS,
@@ -78,6 +90,8 @@ async function main(args: readonly string[]): Promise<number> {
         format: command.options.logFormat,
       });
       return await runClient(command.options);
+    case "relay":
+      return await runRelay(command.options);
   }
 }
 
