@@ -21,6 +21,7 @@ import {
   type Seq,
   Type,
 } from "../wire/datagram.ts";
+import { BusyAnswers } from "./busy_answers.ts";
 import {
   RttEstimator,
   StopAndWaitReceiver,
@@ -45,6 +46,15 @@ export function sameAddress(a: Address | undefined, b: Address): boolean {
   return a !== undefined && a.hostname === b.hostname && a.port === b.port;
 }
 
+/**
+ * How many timeouts a delivered message counts as recent for the stale-copy
+ * rule of SPEC §5.3 (see {@linkcode StopAndWaitReceiver}): as long as a
+ * former peer is remembered (§6.2), and short enough that a peer sharing
+ * one counter that repeats a recent text gets it through at its second or
+ * third retransmission.
+ */
+const RECENT_TIMEOUTS = 2;
+
 /** Protocol settings; every time is in milliseconds. */
 export interface SessionConfig {
   /** Retransmission timeout (SPEC §5.2); the spec default is 5000. */
@@ -63,8 +73,14 @@ export interface SessionConfig {
   autoAccept: boolean;
   /** How many former peers are remembered for re-ACKing their FIN (SPEC §6.2, §7.3); default 16. */
   maxFormerPeers: number;
-  /** Busy answers (ERR+FIN) allowed per second in a burst-limited bucket (SPEC §7.3); default 10. */
+  /**
+   * Busy answers (ERR+FIN) per second in total (SPEC §4.8, §7.3); default
+   * 100. Each source IP also gets at most {@linkcode BUSY_PER_SENDER_BURST}
+   * in a row, then one a second; see {@linkcode BusyAnswers}.
+   */
   busyAnswersPerSecond: number;
+  /** How many source IPs the busy-answer budget tracks (SPEC §7.3); default 1024. */
+  maxBusySenders: number;
 }
 
 /** What a {@linkcode Session} is created with: settings and the user's name. */
@@ -83,8 +99,15 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   minTimeout: 200,
   autoAccept: false,
   maxFormerPeers: 16,
-  busyAnswersPerSecond: 10,
+  busyAnswersPerSecond: 100,
+  maxBusySenders: 1024,
 });
+
+/** Busy answers in a row to one source IP (SPEC §7.3). */
+export const BUSY_PER_SENDER_BURST = 2;
+
+/** After its burst, one busy answer per this many ms to one source IP (SPEC §7.3). */
+export const BUSY_PER_SENDER_INTERVAL = 1000;
 
 /** A message that was not delivered, reported back to the user (SPEC §5.5). */
 export interface Undelivered {
@@ -137,7 +160,8 @@ export type DropReason =
   | "unexpected"
   | "duplicate-ack"
   | "rate-limited"
-  | "backpressure";
+  | "backpressure"
+  | "stale-copy";
 
 /** What the engine wants done. */
 export type Action =
@@ -234,8 +258,7 @@ export class Session {
   #chat: Chat | undefined;
   /** Former peers (key `ip:port`) and until when their FIN is re-ACKed. */
   #formerPeers = new Map<string, number>();
-  #busyTokens: number;
-  #busyRefilledAt = 0;
+  #busyAnswers: BusyAnswers<Address>;
 
   /** Counters for logs and tests. */
   readonly counters: Record<DropReason | "received" | "sent", number> = {
@@ -247,6 +270,7 @@ export class Session {
     "duplicate-ack": 0,
     "rate-limited": 0,
     backpressure: 0,
+    "stale-copy": 0,
   };
 
   /**
@@ -264,7 +288,13 @@ export class Session {
     const { userName = "", ...rest } = config;
     this.#config = { ...DEFAULT_CONFIG, ...rest };
     this.#userName = userName;
-    this.#busyTokens = this.#config.busyAnswersPerSecond;
+    this.#busyAnswers = new BusyAnswers({
+      perSecond: this.#config.busyAnswersPerSecond,
+      perSenderBurst: BUSY_PER_SENDER_BURST,
+      perSenderInterval: BUSY_PER_SENDER_INTERVAL,
+      maxSenders: this.#config.maxBusySenders,
+      maxWait: this.#config.timeout,
+    });
   }
 
   /** The local user's name, sent in the User field of every datagram. */
@@ -305,6 +335,18 @@ export class Session {
 
   /** The time at which {@linkcode tick} must next be called, if any. */
   nextTimeout(): number | undefined {
+    const phase = this.#phaseTimeout();
+    const busy = this.#busyAnswers.nextDue();
+    if (busy === undefined) return phase;
+    return phase === undefined ? busy : Math.min(phase, busy);
+  }
+
+  /** How many source IPs the busy-answer budget tracks (SPEC §7.3). */
+  get busySenders(): number {
+    return this.#busyAnswers.size;
+  }
+
+  #phaseTimeout(): number | undefined {
     switch (this.#phase) {
       case "inviting":
         return Math.min(this.#synDue, this.#inviteDeadline);
@@ -493,6 +535,7 @@ export class Session {
 
   /** The clock reached `now`: retransmit, give up or expire what is due. */
   tick(now: number): void {
+    for (const to of this.#busyAnswers.due(now)) this.#busyAnswer(to);
     switch (this.#phase) {
       case "inviting":
         if (now >= this.#inviteDeadline) {
@@ -591,10 +634,10 @@ export class Session {
         }
         if (isPeer) {
           // SPEC §4.5: a late duplicate from the partner, never busy. It may
-          // also be the partner's daemon restarted and inviting again: its
-          // sequence starts afresh, so its next chat datagram must not be
-          // taken for a duplicate of the last one delivered.
-          this.#chat!.receiver.reset();
+          // also be the partner's daemon restarted and inviting again: the
+          // receiver's rules (SPEC §5.3) take its first message, Sequence 0,
+          // for a new one without being reset, and a reset would take the
+          // next retransmission of a partner that did not restart for new.
           this.#sendSynAck(now);
           return;
         }
@@ -603,21 +646,26 @@ export class Session {
     this.#busy(from, now);
   }
 
-  /** SPEC §4.8: ERR with the exact text, then FIN; rate-limited (§7.3). */
+  /**
+   * SPEC §4.8: ERR with the exact text, then FIN; budgeted per sender and in
+   * total (§7.3), now or at a later {@linkcode tick}.
+   */
   #busy(from: Address, now: number): void {
-    const rate = this.#config.busyAnswersPerSecond;
-    this.#busyTokens = Math.min(
-      rate,
-      this.#busyTokens + (now - this.#busyRefilledAt) * rate / 1000,
-    );
-    this.#busyRefilledAt = now;
-    if (this.#busyTokens < 1) {
-      this.#drop(from, "rate-limited", "busy answer withheld");
-      return;
+    switch (this.#busyAnswers.request(from, now)) {
+      case "answer":
+        this.#busyAnswer(from);
+        return;
+      case "deferred":
+        return;
+      case "refused":
+        this.#drop(from, "rate-limited", "busy answer withheld");
+        return;
     }
-    this.#busyTokens--;
-    this.#control(from, Op.ERR, 0, BUSY_TEXT);
-    this.#control(from, Op.FIN, 0);
+  }
+
+  #busyAnswer(to: Address): void {
+    this.#control(to, Op.ERR, 0, BUSY_TEXT);
+    this.#control(to, Op.FIN, 0);
   }
 
   #onPeerDatagram(d: Datagram, from: Address, now: number): void {
@@ -708,13 +756,20 @@ export class Session {
   #onChatDatagram(d: Datagram, from: Address, now: number): void {
     const chat = this.#chat!;
     if (d.type === Type.CHAT) {
-      const duplicate = chat.receiver.isDuplicate(d.seq, d.payload);
-      if (!duplicate && !this.acceptingMessages) {
+      const verdict = chat.receiver.classify(d.seq, d.payload, now);
+      if (verdict === "stale") {
+        // SPEC §5.3: a late copy of a recent message; not ACKed, see
+        // StopAndWaitReceiver.
+        this.#drop(from, "stale-copy", `CHAT seq=${d.seq} delivered before`);
+        return;
+      }
+      if (verdict === "new" && !this.acceptingMessages) {
         this.#drop(from, "backpressure", `CHAT seq=${d.seq} not taken yet`);
         return;
       }
       this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one
-      if (chat.receiver.receive(d.seq, d.payload)) {
+      if (verdict === "new") {
+        chat.receiver.deliver(d.seq, d.payload, now);
         this.#emit({ type: "message", name: d.user, text: d.payload });
       }
       return;
@@ -811,11 +866,15 @@ export class Session {
 
   /**
    * The Sequence of a FIN sent at once (abort, peer lost): it follows the
-   * datagram in flight, if any, as a queued FIN would (SPEC §3.3).
+   * datagram in flight, if any, as a queued FIN would (SPEC §3.3); when the
+   * datagram in flight is our FIN, it is that FIN's.
    */
   #finSeq(chat: Chat): Seq {
     const flight = chat.sender.inFlight;
-    return flight ? flip(flight.seq) : chat.sender.nextSeq;
+    if (flight === undefined) return chat.sender.nextSeq;
+    // Our FIN already in flight: the same FIN again, never a second FIN
+    // with the other bit (one chat, one FIN sequence).
+    return flight.item.kind === "fin" ? flight.seq : flip(flight.seq);
   }
 
   #undelivered(chat: Chat): Undelivered[] {
@@ -834,7 +893,9 @@ export class Session {
         maxRetries: this.#config.maxRetries,
         maxQueue: this.#config.maxQueue,
       }),
-      receiver: new StopAndWaitReceiver(),
+      receiver: new StopAndWaitReceiver({
+        recentFor: RECENT_TIMEOUTS * this.#config.timeout,
+      }),
       wasStarted,
       echoUntil: 0,
       handshakeRtt: this.#config.timeout / 2,

@@ -25,14 +25,31 @@ export interface RttOptions {
 const GRANULARITY = 1;
 
 /**
- * Round-trip statistics of one chat: the smoothed RTT and its variance as in
- * RFC 6298, used when the adaptive timeout is on. Callers feed samples only
- * from datagrams sent once (Karn's rule).
+ * Round-trip statistics of one chat and its retransmission timeout (RTO):
+ * the smoothed RTT and its variance as in RFC 6298, used when the adaptive
+ * timeout is on. Karn's rule, both halves: callers feed samples only from
+ * datagrams sent once, and a timeout that fired ({@linkcode backOff})
+ * doubles the RTO, which stays doubled — for the next datagrams too —
+ * until a new sample is taken (RFC 6298 §5.5–5.7). Without that second half,
+ * a round trip that grew above the RTO would have every datagram
+ * retransmitted and never sampled.
+ *
+ * @example
+ * ```ts
+ * import { RttEstimator } from "./stop_and_wait.ts";
+ * const rtt = new RttEstimator({ timeout: 5000, adaptive: true, minTimeout: 5 });
+ * rtt.current(); // 5000: no sample yet
+ * rtt.sample(2);
+ * rtt.current(); // 6: SRTT 2 + 4·RTTVAR 4
+ * rtt.backOff();
+ * rtt.current(); // 12, until the next sample
+ * ```
  */
 export class RttEstimator {
   #options: RttOptions;
   #srtt: number | undefined;
   #rttvar = 0;
+  #backoff = 0;
 
   /** Creates an estimator with no samples: the timeout is the configured one. */
   constructor(options: RttOptions) {
@@ -48,6 +65,12 @@ export class RttEstimator {
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
+    this.#backoff = 0;
+  }
+
+  /** A retransmission timeout fired: the RTO doubles until the next sample. */
+  backOff(): void {
+    if (this.current() < this.#options.timeout) this.#backoff++;
   }
 
   /** The smoothed round trip, or `undefined` before the first sample. */
@@ -56,16 +79,17 @@ export class RttEstimator {
   }
 
   /**
-   * The timeout for a datagram sent `retransmissions` times already: the
-   * fixed timeout, or (adaptive) SRTT + max(G, 4·RTTVAR) doubled per
-   * retransmission (RFC 6298 §5.5), clamped to [minTimeout, timeout].
+   * The timeout for the next (re)transmission: the fixed timeout, or
+   * (adaptive, after a first sample) SRTT + max(G, 4·RTTVAR), doubled per
+   * {@linkcode backOff} since the last sample, clamped to
+   * [minTimeout, timeout].
    */
-  timeoutAfter(retransmissions: number): number {
+  current(): number {
     const { timeout, adaptive, minTimeout } = this.#options;
     if (!adaptive || this.#srtt === undefined) return timeout;
     const rto = this.#srtt + Math.max(GRANULARITY, 4 * this.#rttvar);
-    const backedOff = rto * 2 ** retransmissions;
-    return Math.min(timeout, Math.max(minTimeout, backedOff));
+    const backedOff = Math.max(minTimeout, rto) * 2 ** this.#backoff;
+    return Math.min(timeout, backedOff);
   }
 }
 
@@ -177,7 +201,7 @@ export class StopAndWaitSender<T> {
       seq: this.#nextSeq,
       firstSentAt: now,
       retransmissions: 0,
-      deadline: now + this.#rtt.timeoutAfter(0),
+      deadline: now + this.#rtt.current(),
     };
     return this.#inFlight;
   }
@@ -215,7 +239,8 @@ export class StopAndWaitSender<T> {
       return { lost: this.drain() };
     }
     flight.retransmissions++;
-    flight.deadline = now + this.#rtt.timeoutAfter(flight.retransmissions);
+    this.#rtt.backOff();
+    flight.deadline = now + this.#rtt.current();
     return { retransmit: flight };
   }
 
@@ -229,46 +254,117 @@ export class StopAndWaitSender<T> {
   }
 }
 
+/** Options of the {@linkcode StopAndWaitReceiver}. */
+export interface ReceiverOptions {
+  /** How many delivered messages count as recent (SPEC §5.3); default {@linkcode RECENT_COUNT}. */
+  recentCount?: number;
+  /** How long, in ms, a delivered message counts as recent (SPEC §5.3). */
+  recentFor: number;
+}
+
+/** How many delivered messages a receiver remembers by default (SPEC §5.3, §7.3). */
+export const RECENT_COUNT = 32;
+
+/** What a receiver makes of a chat datagram (SPEC §5.3). */
+export type Verdict =
+  /** A new message: ACK it and deliver it. */
+  | "new"
+  /** A copy of the last message delivered: ACK it again, do not deliver it. */
+  | "duplicate"
+  /**
+   * A late copy of an earlier message, with the Sequence of the last one
+   * delivered: neither delivered nor ACKed (the sender needs no ACK of it,
+   * see {@linkcode StopAndWaitReceiver}).
+   */
+  | "stale";
+
+interface Delivered {
+  seq: Seq;
+  text: string;
+  at: number;
+}
+
 /**
- * The receiving half of one direction of a chat (SPEC §5.3): every datagram
- * is ACKed; a datagram whose Sequence equals the last one delivered is a
- * duplicate — a retransmission, which is sent unchanged (SPEC §5.2), so it
- * also carries the same text. Two tolerances for peers that share one
- * sequence counter among all they send, neither of which can deliver a
- * message twice:
- * - before anything was delivered, nothing is a duplicate (a first chat
- *   datagram with Sequence 1 is delivered);
- * - a datagram with the last Sequence but another text cannot be a
- *   retransmission of the last message, so it is a new one.
+ * The receiving half of one direction of a chat (SPEC §5.3). It remembers
+ * the last message delivered and the recent ones before it (the last
+ * `recentCount`, delivered within `recentFor` ms), and classifies each chat
+ * datagram with Sequence `s` and text `t`:
+ *
+ * 1. nothing delivered yet in this chat: **new** (a sloppy peer's first
+ *    datagram may carry Sequence 1);
+ * 2. `s` differs from the last delivered Sequence (the bit an alternating
+ *    sender uses for its next message): **new** — even when `t` repeats an
+ *    earlier text ("ok", "x", "ok" is three messages);
+ * 3. `s` and `t` equal the last delivered: **duplicate**, ACKed again (a
+ *    retransmission is sent unchanged, SPEC §5.2; its ACK, with the last
+ *    delivered Sequence, cannot release the sender's next datagram, which
+ *    carries the other bit);
+ * 4. `s` equals the last delivered Sequence but `t` differs — the case the
+ *    one-bit sequence leaves open: if (`s`, `t`) is a recent delivery it is
+ *    a late copy, **stale**: neither delivered nor ACKed (its sender had
+ *    its ACK before sending what came after it; should it instead be a new
+ *    message of a peer that shares one counter and repeats a recent text,
+ *    it is retransmitted, and delivered once the copy is no longer recent).
+ *    Otherwise it is **new**: the tolerance for peers that share one
+ *    sequence counter among everything they send, or keep it constant.
+ *
+ * A partner's SYN in the middle of a chat changes nothing here: a restarted
+ * partner's first message (Sequence 0) is new by rule 2 or 4 unless it
+ * repeats the last message delivered with the same bit, which no one-bit
+ * receiver can tell from a retransmission.
  *
  * @example
  * ```ts
  * import { StopAndWaitReceiver } from "./stop_and_wait.ts";
- * const receiver = new StopAndWaitReceiver();
- * receiver.receive(0, "hi"); // true: deliver
- * receiver.receive(0, "hi"); // false: a duplicate, ACK it again
+ * const receiver = new StopAndWaitReceiver({ recentFor: 10_000 });
+ * receiver.receive(0, "hi", 0); // "new": deliver
+ * receiver.receive(0, "hi", 5); // "duplicate": ACK it again
+ * receiver.receive(1, "ok", 9); // "new"
+ * receiver.receive(0, "hi", 9); // "new": the bit an alternating sender uses next
  * ```
  */
 export class StopAndWaitReceiver {
-  #lastSeq: Seq | undefined;
-  #lastText = "";
+  #recentCount: number;
+  #recentFor: number;
+  /** Delivered messages, oldest first; the last one is the last delivered. */
+  #delivered: Delivered[] = [];
 
-  /** Whether a datagram with this Sequence and text repeats the last one delivered. */
-  isDuplicate(seq: Seq, text: string): boolean {
-    return seq === this.#lastSeq && text === this.#lastText;
+  /** Creates a receiver that has delivered nothing. */
+  constructor(options: ReceiverOptions) {
+    this.#recentCount = Math.max(1, options.recentCount ?? RECENT_COUNT);
+    this.#recentFor = options.recentFor;
   }
 
-  /** Returns `true` when the datagram is new and to be delivered, and records it. */
-  receive(seq: Seq, text: string): boolean {
-    if (this.isDuplicate(seq, text)) return false;
-    this.#lastSeq = seq;
-    this.#lastText = text;
-    return true;
+  /** How many delivered messages are remembered (at most `recentCount`). */
+  get remembered(): number {
+    return this.#delivered.length;
   }
 
-  /** Forgets the last delivery: the peer starts again from any Sequence. */
-  reset(): void {
-    this.#lastSeq = undefined;
-    this.#lastText = "";
+  /** What a datagram with this Sequence and text is, arriving at `now`. */
+  classify(seq: Seq, text: string, now: number): Verdict {
+    const last = this.#delivered.at(-1);
+    if (last === undefined || seq !== last.seq) return "new";
+    if (text === last.text) return "duplicate";
+    const since = now - this.#recentFor;
+    const recent = this.#delivered.some((d) =>
+      d.seq === seq && d.text === text && d.at >= since
+    );
+    return recent ? "stale" : "new";
+  }
+
+  /** Records a message as delivered at `now`. */
+  deliver(seq: Seq, text: string, now: number): void {
+    this.#delivered.push({ seq, text, at: now });
+    if (this.#delivered.length > this.#recentCount) this.#delivered.shift();
+  }
+
+  /**
+   * Classifies a datagram and records it when it is new: returns the
+   * {@linkcode Verdict}.
+   */
+  receive(seq: Seq, text: string, now: number): Verdict {
+    const verdict = this.classify(seq, text, now);
+    if (verdict === "new") this.deliver(seq, text, now);
+    return verdict;
   }
 }

@@ -742,14 +742,45 @@ Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram", () =
   );
 });
 
-Deno.test("§7.3 busy answers are rate-limited", () => {
-  const { b } = established({ busyAnswersPerSecond: 3 });
+Deno.test("§7.3 busy answers are rate-limited per source IP", () => {
+  const { b } = established({ busyAnswersPerSecond: 100 });
   for (let i = 0; i < 10; i++) {
     b.receive(control(Op.SYN, 0, "flood"), { ...C, port: 1000 + i }, 100);
   }
-  assert.equal(drain(b).sent.length, 6, "3 answers of ERR+FIN");
+  const { sent } = drain(b);
+  assert.deepEqual(show(sent), [
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+  ], "two answers in a row to one IP, whatever its ports");
+  assert.equal(b.counters["rate-limited"], 8);
   b.receive(control(Op.SYN, 0, "carol"), C, 1100);
-  assert.equal(drain(b).sent.length, 2, "the bucket refills");
+  assert.equal(drain(b).sent.length, 2, "one more a second");
+});
+
+Deno.test("§7.3 busy answers beyond the total rate wait for the bucket, one per sender, least recently answered first", () => {
+  const { b } = established({ busyAnswersPerSecond: 2 });
+  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  for (const n of [1, 2, 3, 4]) b.receive(control(Op.SYN, 0, "x"), ip(n), 100);
+  b.receive(control(Op.SYN, 0, "x"), ip(1), 101); // 1 was answered
+  b.receive(control(Op.SYN, 0, "x"), ip(3), 102); // 3 waits already
+  const answered = () =>
+    drain(b).sent.filter((s) => s.d.op === Op.ERR).map((s) => s.to.hostname);
+  assert.deepEqual(answered(), ["198.18.0.1", "198.18.0.2"]);
+  const due = b.nextTimeout()!;
+  assert.equal(due, 600, "a token every 500 ms");
+  b.tick(due);
+  assert.deepEqual(
+    answered(),
+    ["198.18.0.3"],
+    "never answered, waiting longest",
+  );
+  b.tick(1100);
+  assert.deepEqual(answered(), ["198.18.0.4"]);
+  b.tick(1600);
+  assert.deepEqual(answered(), ["198.18.0.1"], "answered before: last");
+  assert.equal(b.nextTimeout(), undefined, "nothing waits");
 });
 
 Deno.test("§7.3 former peers are bounded", () => {
@@ -881,16 +912,230 @@ Deno.test("flow control: while messages are not accepted, a new chat datagram is
   assert.equal(b.counters.backpressure, 1);
 });
 
-Deno.test("§4.5 a SYN from the partner restarts its sequence: a restarted peer's first message is not taken for a duplicate", () => {
+Deno.test("§5.3 limit of one bit: after a partner's SYN, a copy of the last message delivered is a duplicate, even from a restarted partner", () => {
   const { b } = established();
   b.receive(chat(0, "alice", "hi"), A, 100);
   drain(b);
-  // alice's daemon restarted and invites again: answered as a late SYN.
   b.receive(control(Op.SYN, 0, "alice"), A, 5000);
   assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
   b.receive(control(Op.ACK, 0, "alice"), A, 5010);
-  b.receive(chat(0, "alice", "hi"), A, 5020); // the same bytes as before
-  assert.deepEqual(drain(b).events, [
-    { type: "message", name: "alice", text: "hi" },
-  ]);
+  // A retransmission of "hi" whose ACK was lost, or a restarted alice
+  // saying "hi" again first: the same bytes. SPEC §5.3 makes it a duplicate.
+  b.receive(chat(0, "alice", "hi"), A, 5020);
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 0 bob"]);
+  assert.deepEqual(events, []);
+});
+
+// ------------------------------------------- issue 9: defects 1, 2 and 5
+
+/** The texts of the `message` events among `events`. */
+function texts(events: SessionEvent[]): string[] {
+  return events.flatMap((e) => e.type === "message" ? [e.text] : []);
+}
+
+Deno.test("§5.3 a late copy of an earlier message with the last Sequence is not shown again", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "legit-1"), A, 100);
+  b.receive(chat(1, "alice", "legit-2"), A, 110);
+  b.receive(chat(0, "alice", "legit-3"), A, 120);
+  assert.deepEqual(texts(drain(b).events), ["legit-1", "legit-2", "legit-3"]);
+  b.receive(chat(0, "alice", "legit-1"), A, 130); // delayed past legit-3
+  const late = drain(b);
+  assert.deepEqual(late.events, []);
+  assert.deepEqual(show(late.sent), [], "not ACKed: alice needs no ACK of it");
+  b.receive(chat(1, "alice", "legit-4"), A, 140);
+  assert.deepEqual(texts(drain(b).events), ["legit-4"]);
+});
+
+Deno.test("§5.3 a duplicate SYN from the partner does not make the next retransmission look new", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "legit-1"), A, 100);
+  b.receive(chat(1, "alice", "legit-2"), A, 110); // its ACK is lost
+  drain(b);
+  b.receive(control(Op.SYN, 0, "alice"), A, 120); // a late duplicate SYN
+  assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
+  b.receive(chat(1, "alice", "legit-2"), A, 110 + T); // the retransmission
+  const { sent, events } = drain(b);
+  assert.deepEqual(show(sent), ["ACK 1 bob"], "re-ACKed");
+  assert.deepEqual(events, [], "shown once");
+});
+
+Deno.test("§5.3 a restarted partner (SYN during the chat) has its first message, Sequence 0, shown", () => {
+  for (const before of [["one"], ["one", "two"]]) {
+    const { b } = established();
+    before.forEach((text, i) =>
+      b.receive(chat(i % 2 ? 1 : 0, "alice", text), A, 100 + i)
+    );
+    drain(b);
+    // alice's daemon restarted and invites again: answered as a late SYN.
+    b.receive(control(Op.SYN, 0, "alice"), A, 5000);
+    assert.deepEqual(show(drain(b).sent), ["SYN+ACK 0 bob"]);
+    b.receive(control(Op.ACK, 0, "alice"), A, 5010);
+    b.receive(chat(0, "alice", "after restart"), A, 5020);
+    const { sent, events } = drain(b);
+    assert.deepEqual(show(sent), ["ACK 0 bob"]);
+    assert.deepEqual(texts(events), ["after restart"], `after ${before}`);
+  }
+});
+
+Deno.test("§3.3 a daemon stopped while its FIN is unacknowledged sends that FIN again, never one with the other bit", () => {
+  const { a, b } = established();
+  a.send("one", 100);
+  pass(a, A, b, 110);
+  pass(b, B, a, 120); // "one" delivered: the FIN takes bit 1
+  drain(a);
+  a.leave(130);
+  assert.deepEqual(show(drain(a).sent), ["FIN 1 alice"]); // its ACK never comes
+  a.abort(140);
+  const { sent, events } = drain(a);
+  assert.deepEqual(show(sent), ["FIN 1 alice"], "one chat, one FIN sequence");
+  assert.deepEqual(events, [{
+    type: "chat-closed",
+    peer: B,
+    name: "bob",
+    undelivered: [],
+  }]);
+  assert.equal(a.phase, "idle");
+});
+
+Deno.test("§4.4 a daemon stopped while its declining FIN is unacknowledged sends that FIN again", () => {
+  const { b } = invited();
+  drain(b);
+  b.decline(20);
+  assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
+  b.abort(30);
+  assert.deepEqual(show(drain(b).sent), ["FIN 0 bob"]);
+  assert.equal(b.phase, "idle");
+});
+
+// ------------------------------------------------ issue 9: defect 3, floods
+
+interface FloodResult {
+  /** When each busy answer (ERR) reached the honest inviter. */
+  honestAnswers: number[];
+  /** Busy answers (ERR) to the flood. */
+  floodAnswers: number;
+  /** The most source IPs the budget tracked at once. */
+  maxTracked: number;
+}
+
+/**
+ * Bob in a chat receives a SYN flood: `rate` SYNs a second for `duration`
+ * ms, round-robin from `addresses` source IPs, while an honest inviter C
+ * sends its SYN at `honestStart` and retransmits it every timeout until it
+ * gets its busy answer. Bob is woken at his every `nextTimeout`.
+ */
+function flood(
+  options: {
+    rate: number;
+    addresses: number;
+    duration: number;
+    honestStart: number;
+  },
+  config: Partial<SessionConfig> = {},
+): FloodResult {
+  const { b } = established(config);
+  const result: FloodResult = {
+    honestAnswers: [],
+    floodAnswers: 0,
+    maxTracked: 0,
+  };
+  const syn = control(Op.SYN, 0, "flood");
+  const honestSyn = control(Op.SYN, 0, "carol");
+  const step = 1000 / options.rate;
+  let honestDue: number | undefined = options.honestStart;
+  const look = () => {
+    for (const { to, d } of drain(b).sent) {
+      if (d.op !== Op.ERR) continue;
+      if (to.hostname === C.hostname) {
+        result.honestAnswers.push(now);
+        honestDue = undefined;
+      } else {
+        result.floodAnswers++;
+      }
+    }
+    result.maxTracked = Math.max(result.maxTracked, b.busySenders);
+  };
+  let now = 0;
+  /** Wakes bob at every timeout up to `until`, as the daemon's timer does. */
+  const wake = (until: number) => {
+    for (let due = b.nextTimeout(); due !== undefined && due <= until;) {
+      now = due;
+      b.tick(now);
+      look();
+      const next = b.nextTimeout();
+      due = next !== undefined && next > now ? next : undefined;
+    }
+  };
+  for (let i = 0; i * step < options.duration; i++) {
+    if (honestDue !== undefined && honestDue <= i * step) {
+      wake(honestDue);
+      now = honestDue;
+      honestDue = now + T;
+      b.receive(honestSyn, C, now);
+      look();
+    }
+    wake(i * step);
+    now = i * step;
+    const k = i % options.addresses;
+    const from = { hostname: `198.18.${k >> 8}.${k & 255}`, port: 7777 };
+    b.receive(syn, from, now);
+    look();
+  }
+  return result;
+}
+
+Deno.test("§7.3 a SYN flood from 500 addresses does not starve an honest inviter: busy answer within one retransmission", () => {
+  // Off the flood's 0.5 ms grid, so that the honest SYN never finds a token
+  // just earned by chance.
+  for (const honestStart of [0.3, 3000.3, 10_000.7, 20_000.1]) {
+    const r = flood({
+      rate: 2000,
+      addresses: 500,
+      duration: 30_000,
+      honestStart,
+    });
+    assert.ok(
+      r.honestAnswers.length > 0 && r.honestAnswers[0] <= honestStart + T,
+      `honest inviter starting at ${honestStart} ms answered at ${r.honestAnswers}`,
+    );
+    assert.ok(r.floodAnswers > 0, "the flood gets answers too");
+    console.log(
+      `honest inviter from ${honestStart} ms: answered at ${
+        r.honestAnswers[0]
+      } ms; ${r.floodAnswers} answers to the flood`,
+    );
+  }
+});
+
+Deno.test("§7.3 busy answers are bounded per source IP and in total", () => {
+  const r = flood({
+    rate: 2000,
+    addresses: 500,
+    duration: 10_000,
+    honestStart: 0,
+  });
+  // At most the total rate (100/s) plus one second's burst.
+  assert.ok(r.floodAnswers <= 100 * 10 + 100, `${r.floodAnswers} answers`);
+  // A single address flooding alone: its burst, then one a second.
+  const alone = flood({
+    rate: 2000,
+    addresses: 1,
+    duration: 10_000,
+    honestStart: 20_000,
+  });
+  assert.ok(
+    alone.floodAnswers <= 2 + 10,
+    `${alone.floodAnswers} answers to one IP`,
+  );
+});
+
+Deno.test("§7.3 the busy-answer table stays bounded under a flood from many addresses", () => {
+  const r = flood(
+    { rate: 2000, addresses: 5000, duration: 10_000, honestStart: 5000 },
+    { maxBusySenders: 1024 },
+  );
+  assert.ok(r.maxTracked <= 1024, `${r.maxTracked} source IPs tracked`);
+  assert.ok(r.maxTracked >= 1000, "the table is used");
 });
