@@ -617,7 +617,7 @@ async function main(args: string[]): Promise<number> {
   if (which === "all" || which === "long") {
     ok = await long({
       messages: Number(values.messages ?? 100_000),
-      pairs: Number(values.pairs ?? 4),
+      pairs: Number(values.pairs ?? 8),
       timeout: Number(values.timeout ?? 0.05),
       retries: Number(values.retries ?? 40),
       loss: "30%",
