@@ -104,12 +104,15 @@ export class Relay {
   #loop: Promise<void>;
   #sendErrors = 0;
 
-  /** Use {@linkcode startRelay}. */
+  /**
+   * Starts relaying on `io.conn`, a bound socket, writing records to
+   * `io.log` when given; {@linkcode startRelay} opens both.
+   */
   constructor(
     options: RelayOptions,
-    conn: Deno.DatagramConn,
-    log: Deno.FsFile | undefined,
+    io: { conn: Deno.DatagramConn; log?: Deno.FsFile },
   ) {
+    const { conn, log } = io;
     this.options = options;
     this.#conn = conn;
     this.#log = log;
@@ -278,7 +281,7 @@ export function startRelay(options: RelayOptions): Relay {
       );
     }
   }
-  return new Relay(options, conn, log);
+  return new Relay(options, { conn, log });
 }
 
 /**
