@@ -164,6 +164,8 @@ class Daemon {
         userName: options.name ?? "",
         timeout: options.timeoutMs,
         maxRetries: options.retries,
+        adaptiveTimeout: options.adaptiveTimeout,
+        minTimeout: options.minTimeoutMs,
         invitationLimit: options.inviteLimitMs,
         autoAccept: options.autoAccept,
       },

@@ -11,6 +11,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CLIENT_PORT, isIPv4, SIMP_PORT, specialAddress } from "./control.ts";
 import { checkUserName } from "./wire/datagram.ts";
+import { DEFAULT_CONFIG } from "./peer/session.ts";
 import {
   isLogFormat,
   isLogLevel,
@@ -51,6 +52,17 @@ export interface DaemonOptions {
   /** Retransmissions before the peer is considered lost (§5.5, default 5). */
   retries: number;
   /**
+   * Derive the retransmission timeout from measured round trips (§5.6,
+   * RFC 6298 with Karn's rule), between `minTimeoutMs` and `timeoutMs`
+   * (default off: the fixed timeout of §5.2).
+   */
+  adaptiveTimeout: boolean;
+  /**
+   * Lower bound of the adaptive timeout in milliseconds (default
+   * {@linkcode DEFAULT_MIN_TIMEOUT_MS}).
+   */
+  minTimeoutMs: number;
+  /**
    * The invitation limit in milliseconds (§4.6, default 60000): how long an
    * invitation of ours waits for an answer, and how long one from someone
    * else stays pending.
@@ -88,6 +100,12 @@ export interface ClientOptions {
   logFormat: LogFormat;
 }
 
+/**
+ * The default lower bound of the adaptive timeout (`--min-timeout`), in
+ * milliseconds: the engine's (see {@linkcode DEFAULT_CONFIG}).
+ */
+export const DEFAULT_MIN_TIMEOUT_MS: number = DEFAULT_CONFIG.minTimeout;
+
 /** The IP address of the daemon when none is given. */
 export const DEFAULT_IP = "127.0.0.1";
 
@@ -98,6 +116,8 @@ export const DAEMON_DEFAULTS: Readonly<DaemonOptions> = Object.freeze({
   clientPort: CLIENT_PORT,
   timeoutMs: 5000,
   retries: 5,
+  adaptiveTimeout: false,
+  minTimeoutMs: DEFAULT_MIN_TIMEOUT_MS,
   inviteLimitMs: 60_000,
   autoAccept: false,
   logLevel: "info",
@@ -177,6 +197,15 @@ Options:
                        allowed (default 5)
   --retries N          retransmissions before the peer is given up,
                        a whole number ≥ 0 (default 5)
+  --adaptive-timeout   derive the retransmission timeout from measured
+                       round trips (RFC 6298, Karn's rule), between
+                       --min-timeout and --timeout (default off: the
+                       fixed --timeout of the spec)
+  --min-timeout SECONDS
+                       lower bound of the adaptive timeout, greater than
+                       0, decimals allowed (default ${
+  DEFAULT_MIN_TIMEOUT_MS / 1000
+})
   --invite-limit SECONDS
                        how long an invitation waits for an answer, ours
                        or another's, greater than 0, decimals allowed
@@ -294,6 +323,8 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
     "client-port": { type: "string" },
     timeout: { type: "string" },
     retries: { type: "string" },
+    "adaptive-timeout": { type: "boolean" },
+    "min-timeout": { type: "string" },
     "invite-limit": { type: "string" },
     "auto-accept": { type: "boolean" },
     name: { type: "string" },
@@ -328,6 +359,10 @@ export function parseDaemonArgs(args: readonly string[]): DaemonOptions {
   }
   if (values.retries !== undefined) {
     options.retries = retriesValue(values.retries, see);
+  }
+  if (values["adaptive-timeout"] === true) options.adaptiveTimeout = true;
+  if (values["min-timeout"] !== undefined) {
+    options.minTimeoutMs = minTimeoutValue(values["min-timeout"], options, see);
   }
   if (values["auto-accept"] === true) options.autoAccept = true;
   if (values.name !== undefined) options.name = nameValue(values.name, see);
@@ -767,6 +802,28 @@ function secondsValue(option: string, text: string, see: string): number {
     );
   }
   return seconds;
+}
+
+/** A `--min-timeout` value: seconds, with the adaptive timeout, at most `--timeout`. */
+function minTimeoutValue(
+  text: string,
+  options: DaemonOptions,
+  see: string,
+): number {
+  const ms = secondsValue("--min-timeout", text, see) * 1000;
+  if (!options.adaptiveTimeout) {
+    throw new UsageError(
+      `Option --min-timeout bounds the adaptive timeout: add --adaptive-timeout (see ${see})`,
+    );
+  }
+  if (ms > options.timeoutMs) {
+    throw new UsageError(
+      `Option --min-timeout (${ms / 1000} s) must not exceed --timeout (${
+        options.timeoutMs / 1000
+      } s): lower it or raise --timeout (see ${see})`,
+    );
+  }
+  return ms;
 }
 
 /** A retry count: a whole number ≥ 0. */

@@ -38,6 +38,8 @@ Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries, a 60
     clientPort: 7778,
     timeoutMs: 5000,
     retries: 5,
+    adaptiveTimeout: false,
+    minTimeoutMs: 5,
     inviteLimitMs: 60_000,
     autoAccept: false,
     logLevel: "info",
@@ -57,6 +59,9 @@ Deno.test("daemon: every option is parsed", () => {
       "0.25",
       "--retries",
       "0",
+      "--adaptive-timeout",
+      "--min-timeout",
+      "0.002",
       "--invite-limit",
       "90",
       "--auto-accept",
@@ -71,6 +76,8 @@ Deno.test("daemon: every option is parsed", () => {
       clientPort: 17778,
       timeoutMs: 250,
       retries: 0,
+      adaptiveTimeout: true,
+      minTimeoutMs: 2,
       inviteLimitMs: 90_000,
       autoAccept: true,
       logLevel: "debug",
@@ -113,6 +120,50 @@ Deno.test("daemon: --invite-limit sets the invitation limit in seconds, decimals
       /^Option --invite-limit must be a number of seconds greater than 0 and at most 86400, not .* \(see simp daemon --help\)$/,
     );
   }
+});
+
+Deno.test("daemon: --adaptive-timeout is off by default; --min-timeout bounds it, in seconds, at most --timeout (§5.6)", () => {
+  strictEqual(parseDaemonArgs([]).adaptiveTimeout, false);
+  const adaptive = parseDaemonArgs(["--adaptive-timeout"]);
+  strictEqual(adaptive.adaptiveTimeout, true);
+  strictEqual(adaptive.minTimeoutMs, 5);
+  strictEqual(adaptive.timeoutMs, 5000, "the fixed timeout stays the bound");
+  strictEqual(
+    parseDaemonArgs(["--adaptive-timeout", "--min-timeout", ".05"])
+      .minTimeoutMs,
+    50,
+  );
+  strictEqual(
+    parseDaemonArgs(["--min-timeout=1", "--adaptive-timeout", "--timeout=1"])
+      .minTimeoutMs,
+    1000,
+    "in any order",
+  );
+  assertUsageError(
+    () => parseDaemonArgs(["--min-timeout", "0.5"]),
+    /^Option --min-timeout bounds the adaptive timeout: add --adaptive-timeout \(see simp daemon --help\)$/,
+  );
+  assertUsageError(
+    () =>
+      parseDaemonArgs([
+        "--adaptive-timeout",
+        "--min-timeout",
+        "2",
+        "--timeout",
+        "1",
+      ]),
+    /^Option --min-timeout \(2 s\) must not exceed --timeout \(1 s\): lower it or raise --timeout/,
+  );
+  for (const bad of ["0", "-1", "abc", ""]) {
+    assertUsageError(
+      () => parseDaemonArgs(["--adaptive-timeout", `--min-timeout=${bad}`]),
+      /^Option --min-timeout must be a number of seconds greater than 0/,
+    );
+  }
+  assertUsageError(
+    () => parseDaemonArgs(["--adaptive-timeout=yes"]),
+    /^Option --adaptive-timeout takes no value/,
+  );
 });
 
 Deno.test("daemon: --retries must be a whole number ≥ 0", () => {
@@ -418,6 +469,8 @@ Deno.test("help texts list the subcommands and every option", () => {
       "--client-port",
       "--timeout",
       "--retries",
+      "--adaptive-timeout",
+      "--min-timeout",
       "--auto-accept",
       "--log-level",
       "--log-format",

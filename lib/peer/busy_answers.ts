@@ -85,8 +85,23 @@ export class BusyAnswers<A extends HostAddress> {
   #tokens: number;
   #refilledAt = 0;
 
-  /** Creates the budget with full buckets. */
+  /**
+   * Creates the budget with full buckets.
+   * @throws {RangeError} when a rate, interval or size is not positive.
+   */
   constructor(options: BusyAnswersOptions) {
+    const { perSecond, perSenderBurst, perSenderInterval, maxSenders } =
+      options;
+    if (
+      !(perSecond > 0 && perSenderBurst >= 1 && perSenderInterval > 0 &&
+        maxSenders >= 1)
+    ) {
+      throw new RangeError(
+        `Busy answers need a positive rate, burst, interval and table size, not ${
+          JSON.stringify(options)
+        }`,
+      );
+    }
     this.#options = options;
     this.#tokens = options.perSecond;
   }

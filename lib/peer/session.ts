@@ -67,7 +67,14 @@ export interface SessionConfig {
   maxQueue: number;
   /** Adaptive retransmission timeout (SPEC §5.6); off by default. */
   adaptiveTimeout: boolean;
-  /** Lower bound of the adaptive timeout; default 200. */
+  /**
+   * Lower bound of the adaptive timeout; default 5: far above loopback and
+   * LAN round trips (0.05–1 ms), so that on those the floor sets the
+   * timeout and the scheduling stalls of a busy machine (a few ms) are not
+   * taken for losses; far below the fixed 5 s, so that a loss on a fast link
+   * costs milliseconds. The figures behind it are in the README ("On a lossy
+   * link"), from `tools/sim_reliability.ts floors`.
+   */
   minTimeout: number;
   /** Accept invitations without asking (SPEC §4.9); off by default. */
   autoAccept: boolean;
@@ -96,7 +103,7 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   invitationLimit: 60_000,
   maxQueue: 64,
   adaptiveTimeout: false,
-  minTimeout: 200,
+  minTimeout: 5,
   autoAccept: false,
   maxFormerPeers: 16,
   busyAnswersPerSecond: 100,
@@ -535,7 +542,14 @@ export class Session {
 
   /** The clock reached `now`: retransmit, give up or expire what is due. */
   tick(now: number): void {
-    for (const to of this.#busyAnswers.due(now)) this.#busyAnswer(to);
+    for (const to of this.#busyAnswers.due(now)) {
+      // Not busy any more, or that daemon is now the one we deal with: its
+      // SYN, retransmitted, gets what the phase gives it (SPEC §4.5–§4.8).
+      if (this.#phase === "idle" || this.#peer?.hostname === to.hostname) {
+        continue;
+      }
+      this.#busyAnswer(to);
+    }
     switch (this.#phase) {
       case "inviting":
         if (now >= this.#inviteDeadline) {

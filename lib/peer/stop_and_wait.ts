@@ -1,8 +1,9 @@
 /**
  * The two halves of SIMP's stop-and-wait (SPEC §5), free of sockets and
  * clocks: a sender with one datagram in flight and a bounded queue, a receiver
- * that delivers each sequence bit once, and the retransmission timer's
- * round-trip estimator (SPEC §5.6, RFC 6298 with Karn's rule).
+ * that tells new messages from duplicates and late copies (SPEC §5.3), and
+ * the retransmission timer's round-trip estimator (SPEC §5.6, RFC 6298 with
+ * Karn's rule).
  *
  * Times are milliseconds on any monotonic clock the caller chooses.
  *
@@ -24,6 +25,9 @@ export interface RttOptions {
 /** Clock granularity G of RFC 6298 in ms. */
 const GRANULARITY = 1;
 
+/** The adaptive timeout before the first sample, in ms (RFC 6298 §2.1), at most the configured one. */
+export const INITIAL_ADAPTIVE_TIMEOUT = 1000;
+
 /**
  * Round-trip statistics of one chat and its retransmission timeout (RTO):
  * the smoothed RTT and its variance as in RFC 6298, used when the adaptive
@@ -38,7 +42,7 @@ const GRANULARITY = 1;
  * ```ts
  * import { RttEstimator } from "./stop_and_wait.ts";
  * const rtt = new RttEstimator({ timeout: 5000, adaptive: true, minTimeout: 5 });
- * rtt.current(); // 5000: no sample yet
+ * rtt.current(); // 1000: no sample yet (RFC 6298 §2.1)
  * rtt.sample(2);
  * rtt.current(); // 6: SRTT 2 + 4·RTTVAR 4
  * rtt.backOff();
@@ -80,14 +84,16 @@ export class RttEstimator {
 
   /**
    * The timeout for the next (re)transmission: the fixed timeout, or
-   * (adaptive, after a first sample) SRTT + max(G, 4·RTTVAR), doubled per
-   * {@linkcode backOff} since the last sample, clamped to
-   * [minTimeout, timeout].
+   * (adaptive) SRTT + max(G, 4·RTTVAR) — {@linkcode INITIAL_ADAPTIVE_TIMEOUT}
+   * before the first sample — at least minTimeout, doubled per
+   * {@linkcode backOff} since the last sample, at most the fixed timeout.
    */
   current(): number {
     const { timeout, adaptive, minTimeout } = this.#options;
-    if (!adaptive || this.#srtt === undefined) return timeout;
-    const rto = this.#srtt + Math.max(GRANULARITY, 4 * this.#rttvar);
+    if (!adaptive) return timeout;
+    const rto = this.#srtt === undefined
+      ? INITIAL_ADAPTIVE_TIMEOUT
+      : this.#srtt + Math.max(GRANULARITY, 4 * this.#rttvar);
     const backedOff = Math.max(minTimeout, rto) * 2 ** this.#backoff;
     return Math.min(timeout, backedOff);
   }

@@ -724,22 +724,24 @@ Deno.test("§5.6 adaptive timeout: shorter retransmission after RTT samples, bou
   assert.equal(Math.max(...intervals), T, "never above the configured timeout");
 });
 
-Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram", () => {
+Deno.test("§5.6 Karn's rule: no RTT sample from a retransmitted datagram, and the backed-off timeout stays until a sample", () => {
   const { a, b } = established({ adaptiveTimeout: true });
   a.send("x", 1000);
   drain(a);
-  a.tick(1000 + T); // retransmitted
-  pass(a, A, b, 1000 + T + 10);
-  pass(b, B, a, 1000 + T + 20);
+  assert.equal(a.nextTimeout(), 2000, "1 s before any sample (RFC 6298 §2.1)");
+  a.tick(2000); // retransmitted
+  assert.equal(a.nextTimeout(), 4000, "doubled");
+  pass(a, A, b, 2010);
+  pass(b, B, a, 2020);
   const delivered = drain(a).events.find((e) => e.type === "delivered");
   assert.deepEqual(delivered, { type: "delivered", id: 1, rtt: undefined });
-  a.send("y", 1000 + T + 30);
+  a.send("y", 2030);
+  pass(a, A, b, 2040);
+  assert.equal(a.nextTimeout(), 2030 + 2000, "still backed off: no sample");
+  pass(b, B, a, 2050); // sent once: a sample of 20 ms
+  a.send("z", 2060);
   drain(a);
-  assert.equal(
-    a.nextTimeout(),
-    1000 + T + 30 + T,
-    "still the configured timeout",
-  );
+  assert.equal(a.nextTimeout(), 2060 + 60, "SRTT 20 + 4·RTTVAR 10 ms");
 });
 
 Deno.test("§7.3 busy answers are rate-limited per source IP", () => {
@@ -1138,4 +1140,48 @@ Deno.test("§7.3 the busy-answer table stays bounded under a flood from many add
   );
   assert.ok(r.maxTracked <= 1024, `${r.maxTracked} source IPs tracked`);
   assert.ok(r.maxTracked >= 1000, "the table is used");
+});
+
+Deno.test("§5.3 a peer with a constant Sequence that repeats a recent text gets it through when the copy is no longer recent", () => {
+  const { b } = established();
+  b.receive(chat(0, "alice", "ok"), A, 100);
+  b.receive(chat(0, "alice", "x"), A, 110);
+  drain(b);
+  const attempts = [120, 120 + T, 120 + 2 * T]; // the peer retransmits
+  const outcomes = attempts.map((at) => {
+    b.receive(chat(0, "alice", "ok"), A, at);
+    const { sent, events } = drain(b);
+    return `${show(sent).join(",") || "-"} ${texts(events).join(",") || "-"}`;
+  });
+  assert.deepEqual(
+    outcomes,
+    ["- -", "- -", "ACK 0 bob ok"],
+    "delayed, not lost",
+  );
+  assert.equal(b.counters["stale-copy"], 2);
+});
+
+Deno.test("§4.8 a busy answer that waited is not sent once the daemon is idle, or to a sender that became its partner", () => {
+  const ip = (n: number) => ({ hostname: `198.18.0.${n}`, port: 7777 });
+  const endChat = () => {
+    const { a, b } = established({ busyAnswersPerSecond: 1 });
+    b.receive(control(Op.SYN, 0, "x"), ip(1), 100); // answered: bucket empty
+    b.receive(control(Op.SYN, 0, "y"), ip(2), 100); // waits
+    drain(b);
+    a.leave(200);
+    pass(a, A, b, 210); // alice's FIN: bob is idle
+    drain(b);
+    assert.equal(b.phase, "idle");
+    return b;
+  };
+  const idle = endChat();
+  idle.tick(idle.nextTimeout()!);
+  assert.deepEqual(show(drain(idle).sent), [], "idle: its next SYN invites");
+
+  const b = endChat();
+  b.receive(control(Op.SYN, 0, "y"), ip(2), 300); // retransmitted: invites
+  assert.deepEqual(eventTypes(drain(b).events), ["invitation"]);
+  b.tick(b.nextTimeout()!);
+  assert.deepEqual(show(drain(b).sent), [], "not busy to the inviter");
+  assert.equal(b.phase, "invited");
 });

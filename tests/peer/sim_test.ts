@@ -44,6 +44,7 @@ import {
   Tally,
 } from "../support/chat_scenario.ts";
 import type { SimNode, TimedEvent } from "../support/sim_network.ts";
+import { simulateChat } from "../support/throughput.ts";
 import {
   flipBits,
   internetChecksum,
@@ -335,5 +336,35 @@ Deno.test(
     );
     ok(malformed > 0, "corrupted datagrams must reach the decoder");
     ok(corrupted > malformed, "some must decode and reach the rules");
+  },
+);
+
+Deno.test(
+  "§5.6 adaptive timeout with the default floor at 10 % loss each way (2 ms round trip, a busy machine): ≥ 0.25× the lossless rate, retransmissions ≤ 1.2× the datagrams lost",
+  () => {
+    // Virtual time, so a ratio of simulated rates, not a timed assertion;
+    // the figures for other round trips and floors come from
+    // `deno run tools/sim_reliability.ts floors` (README, "On a lossy link").
+    const link = { delay: 1, jitter: 0.5, stall: 0.01, stallMax: 10 };
+    const run = {
+      seed: 5,
+      session: { adaptiveTimeout: true, maxRetries: 30 },
+      aliceMessages: 5000,
+      bobMessages: 0,
+      timeLimit: 1e9,
+    };
+    const lossless = simulateChat({ ...run, link });
+    const lossy = simulateChat({ ...run, link: { ...link, loss: 0.1 } });
+    strictEqual(lossy.aliceDelivered, 5000);
+    const ratio = lossless.aliceTime / lossy.aliceTime;
+    const perLoss = lossy.retransmitted / lossy.networkLost;
+    console.log(
+      `adaptive timeout, 5 ms floor, 10 % loss: ${
+        ratio.toFixed(2)
+      }× the lossless rate, ` +
+        `${perLoss.toFixed(2)} retransmissions per datagram lost`,
+    );
+    ok(ratio >= 0.25, `${ratio}× the lossless rate`);
+    ok(perLoss <= 1.2, `${perLoss} retransmissions per datagram lost`);
   },
 );

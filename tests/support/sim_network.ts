@@ -180,6 +180,14 @@ export interface LinkImpairments {
   corrupt: number;
   /** Deliver corrupted copies without the UDP checksum check (robustness tests only). */
   rawCorruption: boolean;
+  /**
+   * Probability that a datagram is held up an extra uniform [0, `stallMax`]
+   * ms, as by a busy machine's scheduler; when above 0, the direction keeps
+   * its order (a held-up datagram holds up the ones behind it).
+   */
+  stall: number;
+  /** Longest extra delay of a stall. */
+  stallMax: number;
 }
 
 /** A perfect link: no loss, no delay, no impairment. */
@@ -190,6 +198,8 @@ export const PERFECT_LINK: Readonly<LinkImpairments> = Object.freeze({
   jitter: 0,
   corrupt: 0,
   rawCorruption: false,
+  stall: 0,
+  stallMax: 0,
 });
 
 /** What happened to the datagrams of one direction (or all of them). */
@@ -229,6 +239,8 @@ function zeroCounters(): LinkCounters {
 interface Link {
   impairments: LinkImpairments;
   counters: LinkCounters;
+  /** When the last datagram arrives (kept for the order of stalls). */
+  lastArrival: number;
 }
 
 // ------------------------------------------------------------ event queue
@@ -669,7 +681,14 @@ export class SimNetwork {
       this.#traceNet(from, "duplicated");
     }
     for (let i = 0; i < copies; i++) {
-      const delay = imp.delay + this.#prng.uniform(0, imp.jitter);
+      let delay = imp.delay + this.#prng.uniform(0, imp.jitter);
+      if (imp.stall > 0) {
+        if (this.#prng.chance(imp.stall)) {
+          delay += this.#prng.uniform(0, imp.stallMax);
+        }
+        delay = Math.max(delay, link.lastArrival - this.#now);
+        link.lastArrival = this.#now + delay;
+      }
       let payload = bytes;
       if (this.#prng.chance(imp.corrupt)) {
         this.#count(counters, "corrupted");
@@ -707,7 +726,11 @@ export class SimNetwork {
     const key = `${formatAddress(from)}>${formatAddress(to)}`;
     let link = this.#links.get(key);
     if (link === undefined) {
-      link = { impairments: { ...this.#defaults }, counters: zeroCounters() };
+      link = {
+        impairments: { ...this.#defaults },
+        counters: zeroCounters(),
+        lastArrival: 0,
+      };
       this.#links.set(key, link);
     }
     return link;
