@@ -39,7 +39,10 @@ interface Timed {
 
 const started = performance.now();
 
-/** The link of pair `i` (0-based): 127.0.94.(10i+1, +2, +3). */
+/** The most pairs of the long run (their addresses must fit in 127.0.94.x). */
+const MAX_PAIRS = 20;
+
+/** The link of pair `i` (0-based): 127.0.94.(10i+11, +12, +13). */
 function linkOf(i: number): Link {
   const base = 10 * i + 10;
   return {
@@ -460,7 +463,7 @@ interface Phase {
 }
 
 async function adaptive(options: AdaptiveOptions): Promise<boolean> {
-  const link = linkOf(9);
+  const link = linkOf(MAX_PAIRS); // apart from the long run's
   const group = new ProcessGroup();
   const delayArgs = options.delay === "0" ? [] : ["--delay", options.delay];
   say(
@@ -613,11 +616,16 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const seed = Number(values.seed ?? 9);
+  const pairs = Number(values.pairs ?? 8);
+  if (!(Number.isInteger(pairs) && pairs >= 1 && pairs <= MAX_PAIRS)) {
+    console.error(`--pairs must be a whole number from 1 to ${MAX_PAIRS}`);
+    return 2;
+  }
   let ok = true;
   if (which === "all" || which === "long") {
     ok = await long({
       messages: Number(values.messages ?? 100_000),
-      pairs: Number(values.pairs ?? 8),
+      pairs,
       timeout: Number(values.timeout ?? 0.05),
       retries: Number(values.retries ?? 40),
       loss: "30%",
