@@ -443,6 +443,49 @@ async function long(options: LongOptions): Promise<boolean> {
 
 // ------------------------------------------------------------ adaptive
 
+/**
+ * How long the sender waited before its retransmissions, as its client saw
+ * it: from the previous `delivered` line (which released the message) or
+ * the previous retransmission, to the `retransmitted` line — the timeout in
+ * force, plus the client link's latency.
+ */
+interface TimeoutWaits {
+  /** Waits before first retransmissions, in ms: median and mean. */
+  firstMedian: number;
+  firstMean: number;
+  /** Waits before second and later ones (backed off), in ms. */
+  laterMedian: number;
+  laterCount: number;
+  /** All the waits that ended in a retransmission, in s. */
+  totalSeconds: number;
+}
+
+function timeoutWaits(lines: Timed[], t0: number): TimeoutWaits {
+  const first: number[] = [];
+  const later: number[] = [];
+  let since = t0;
+  for (const { t, line } of lines) {
+    if (/^delivered #/.test(line)) {
+      since = t;
+    } else {
+      const match = /^retransmitted #\d+ \(attempt (\d+)\)/.exec(line);
+      if (match === null) continue;
+      (match[1] === "1" ? first : later).push(t - since);
+      since = t;
+    }
+  }
+  const median = (xs: number[]) =>
+    xs.length === 0 ? NaN : [...xs].sort((x, y) => x - y)[xs.length >> 1];
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    firstMedian: median(first),
+    firstMean: first.length === 0 ? NaN : sum(first) / first.length,
+    laterMedian: median(later),
+    laterCount: later.length,
+    totalSeconds: (sum(first) + sum(later)) / 1000,
+  };
+}
+
 interface AdaptiveOptions {
   messages: number;
   loss: string;
@@ -456,6 +499,7 @@ interface AdaptiveOptions {
 interface Phase {
   seconds: number;
   rate: number;
+  timeouts: TimeoutWaits;
   retransmissions: number;
   dropped: number;
   droppedAb: number;
@@ -499,6 +543,7 @@ async function adaptive(options: AdaptiveOptions): Promise<boolean> {
         (_, n) => `${name}-${n + 1}`,
       );
       const t0 = performance.now() - started;
+      const firstLine = c.aliceLines.length;
       const writing = type(c.alice, texts);
       await waitUntil(
         `${name}: every outcome`,
@@ -520,6 +565,7 @@ async function adaptive(options: AdaptiveOptions): Promise<boolean> {
       return {
         seconds,
         rate: texts.length / seconds,
+        timeouts: timeoutWaits(c.aliceLines.slice(firstLine), t0),
         retransmissions,
         dropped: counts.ab.dropped + counts.ba.dropped,
         droppedAb: counts.ab.dropped,
@@ -562,6 +608,18 @@ async function adaptive(options: AdaptiveOptions): Promise<boolean> {
       `  retransmissions       ${lossy.retransmissions} for ${lossy.dropped} datagrams dropped (${lossy.droppedAb} A→B, ${lossy.droppedBa} B→A): ${
         retransmitRatio.toFixed(2)
       }×   (target ≤ 1.2×)`,
+    );
+    const w = lossy.timeouts;
+    console.log(
+      `  timeouts (lossy)      ${w.firstMedian.toFixed(1)} ms median (${
+        w.firstMean.toFixed(1)
+      } ms mean) before a first retransmission, ${
+        w.laterMedian.toFixed(1)
+      } ms median before ${w.laterCount} later ones; ${
+        w.totalSeconds.toFixed(2)
+      } s of ${lossy.seconds.toFixed(2)} s spent waiting on them; lossless ${
+        (1000 / lossless.rate).toFixed(2)
+      } ms per message`,
     );
     console.log(
       `  exactly once          shown twice ${alice.shownTwice}, ACKed never shown ${alice.ackedNeverShown}, out of order ${alice.outOfOrder}, undelivered ${alice.undelivered}`,
