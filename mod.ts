@@ -1,8 +1,8 @@
 /**
  * simp: the reference implementation of SIMP, a one-to-one chat protocol on
  * UDP (see `docs/PROTOCOL.md`). Run as a program (`deno run -A mod.ts
- * --help`) it is the `simp` command with its `daemon` and `client`
- * subcommands. As a library it exports, by layer:
+ * --help`) it is the `simp` command with its `daemon`, `client`, `relay`
+ * and `ladder` subcommands. As a library it exports, by layer:
  *
  * - the wire codec: {@linkcode encodeDatagram}, {@linkcode decodeDatagram},
  *   {@linkcode Type}, {@linkcode Op} and the datagram types and errors;
@@ -50,6 +50,7 @@ import {
 import { setupLogging } from "./lib/log.ts";
 import { runLadder } from "./lib/ladder/run.ts";
 import { currentInvocation, localiseCommands } from "./lib/invocation.ts";
+import { runRelay } from "./lib/relay/run.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -213,6 +214,29 @@ export { renderLadder, type RenderLadderOptions } from "./lib/ladder/svg.ts";
 export { runLadder, type RunLadderHooks } from "./lib/ladder/run.ts";
 export type { LadderOptions } from "./lib/cli.ts";
 
+// Tools: the impairment relay.
+export {
+  type Direction,
+  type DirectionStats,
+  type Impairments,
+  NO_IMPAIRMENTS,
+  type RelayAction,
+  RelayCore,
+  type RelayCoreOptions,
+  type RelayRecord,
+  type RelayStats,
+} from "./lib/relay/core.ts";
+export {
+  describeImpairments,
+  formatStats,
+  Relay,
+  type RelayOptions,
+  RelayStartError,
+  runRelay,
+  type RunRelayHooks,
+  startRelay,
+} from "./lib/relay/run.ts";
+
 // Logging.
 export {
   LOG_FORMATS,
@@ -259,6 +283,8 @@ async function main(args: readonly string[]): Promise<number> {
       return await runClient(command.options);
     case "ladder":
       return await runLadder(command.options);
+    case "relay":
+      return await runRelay(command.options);
   }
 }
 

@@ -22,6 +22,8 @@ import {
   type LogFormat,
   type LogLevel,
 } from "./log.ts";
+import { type Impairments, NO_IMPAIRMENTS } from "./relay/core.ts";
+import type { RelayOptions } from "./relay/run.ts";
 
 /** The exit code for a bad command line (as in BSD's `EX_USAGE` habit of 2). */
 export const USAGE_EXIT_CODE = 2;
@@ -179,10 +181,16 @@ export type Command =
     kind: "ladder";
     /** Its options. */
     options: LadderOptions;
+  }
+  | {
+    /** Run the impairment relay. */
+    kind: "relay";
+    /** Its options. */
+    options: RelayOptions;
   };
 
 /** The subjects of {@linkcode helpText}. */
-export type HelpTopic = "simp" | "daemon" | "client" | "ladder";
+export type HelpTopic = "simp" | "daemon" | "client" | "ladder" | "relay";
 
 const MAIN_HELP = `simp — a one-to-one chat over UDP (SIMP)
 
@@ -190,13 +198,15 @@ Usage:
   simp daemon [IP] [options]   run your daemon on IP (default 127.0.0.1)
   simp client [IP] [options]   chat through your daemon at IP
   simp ladder FILE [-o OUT]    draw a capture or relay log as an SVG diagram
+  simp relay IP --between A B  a lossy link between two daemons (tests, demos)
   simp --help                  show this help
   simp --version               show the version
 
 Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_PORT},
 and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
-Run "simp daemon --help" or "simp client --help" for their options.`;
+Run "simp daemon --help", "simp client --help" or "simp relay --help" for
+their options.`;
 
 const LADDER_HELP = `Usage: simp ladder FILE [-o OUT.svg] [--title TEXT]
 
@@ -287,6 +297,8 @@ export function helpText(topic: HelpTopic): string {
       return CLIENT_HELP;
     case "ladder":
       return LADDER_HELP;
+    case "relay":
+      return RELAY_HELP;
   }
 }
 
@@ -328,6 +340,10 @@ export function parseCommandLine(args: readonly string[]): Command {
       return wantsHelp(rest)
         ? { kind: "help", text: LADDER_HELP }
         : { kind: "ladder", options: parseLadderArgs(rest) };
+    case "relay":
+      return wantsHelp(rest)
+        ? { kind: "help", text: RELAY_HELP }
+        : { kind: "relay", options: parseRelayArgs(rest) };
   }
   if (first.startsWith("-")) {
     throw new UsageError(
@@ -502,6 +518,287 @@ function nameValue(name: string, see: string): string {
     throw new UsageError(`Invalid --name: ${problem} (see ${see})`);
   }
   return name;
+}
+
+// ---------------------------------------------------------------------------
+// simp relay
+
+/** The default `--reorder-delay` of `simp relay`, in ms. */
+export const RELAY_REORDER_DELAY_MS = 20;
+
+const RELAY_HELP = `Usage: simp relay IP --between A B [options]
+
+A lossy link for SIMP in user space, for tests and demonstrations. It binds
+IP:PORT and relays between the daemons at A and B (each IP or IP:PORT, port
+${SIMP_PORT} by default): a daemon that invites IP reaches the other daemon
+through the relay. What comes from A goes to B, what comes from B goes to A,
+sent from IP:PORT, so each daemon sees the relay as its peer. At the end
+(Ctrl-C, SIGTERM or --duration) it prints the counts of each direction.
+
+Impairments apply to both directions; the same option ending in -ab (A to
+B only) or -ba (B to A only) sets one direction and wins over the plain one,
+e.g. --loss 10% --loss-ba 0.
+  --loss P%            drop a datagram with probability P (0 to 100, the %
+                       is optional)
+  --dup P%             send a datagram that is not dropped twice
+  --reorder P%         hold a copy an extra random delay up to
+                       --reorder-delay, so later datagrams overtake it
+  --reorder-delay MS   the longest extra delay of a reordered copy, in
+                       milliseconds (default ${RELAY_REORDER_DELAY_MS})
+  --delay MS           hold every copy MS milliseconds
+  --corrupt P%         flip 1 to 3 bits of a copy
+  --drop-first K       drop the first K datagrams, whatever else
+
+Options:
+  --between A B        the two daemons (required)
+  --port PORT          the relay's UDP port (default ${SIMP_PORT})
+  --seed N             the seed of the random choices, 0 to 4294967295
+                       (default: a random one, printed at the start)
+  --duration SECONDS   stop after SECONDS, decimals allowed
+  --log FILE           write one JSON line per datagram copy to FILE
+                       (format: docs/RELIABILITY.md)
+  -h, --help           show this help
+
+Example:
+  simp daemon 127.0.0.1 & simp daemon 127.0.0.2 &
+  simp relay 127.0.0.3 --between 127.0.0.1 127.0.0.2 --loss 10% --dup 5%
+  then, in the client of 127.0.0.1, invite 127.0.0.3`;
+
+/** The impairment options of `simp relay`, each also with `-ab` and `-ba`. */
+const RELAY_IMPAIRMENTS = {
+  loss: "loss",
+  dup: "duplicate",
+  reorder: "reorder",
+  "reorder-delay": "reorderDelay",
+  delay: "delay",
+  corrupt: "corrupt",
+  "drop-first": "dropFirst",
+} as const satisfies Record<string, keyof Impairments>;
+
+/**
+ * Parses the arguments after `simp relay` (help flags excluded: see
+ * {@linkcode parseCommandLine}). Without `--seed`, the seed is drawn at
+ * random.
+ *
+ * @throws {UsageError} for a missing or unknown option or a bad value.
+ * @example
+ * ```ts
+ * import { parseRelayArgs } from "./cli.ts";
+ * const options = parseRelayArgs([
+ *   "127.0.0.3", "--between", "127.0.0.1", "127.0.0.2", "--loss", "10%",
+ * ]);
+ * console.log(options.ab.loss, options.b.port); // 0.1 7777
+ * ```
+ */
+export function parseRelayArgs(args: readonly string[]): RelayOptions {
+  const see = "simp relay --help";
+  const { between, rest } = takeBetween(args, see);
+  const table: OptionTable = {
+    port: { type: "string" },
+    seed: { type: "string" },
+    duration: { type: "string" },
+    log: { type: "string" },
+  };
+  for (const name of Object.keys(RELAY_IMPAIRMENTS)) {
+    for (const suffix of ["", "-ab", "-ba"]) {
+      table[name + suffix] = { type: "string" };
+    }
+  }
+  const parsed = parse(rest, see, table);
+  const values = parsed.values as Record<string, string | undefined>;
+  const positionals = parsed.positionals;
+  if (positionals.length === 0) {
+    throw new UsageError(
+      `Missing IP: give the relay's own IPv4 address, e.g. simp relay 127.0.0.3 --between 127.0.0.1 127.0.0.2 (see ${see})`,
+    );
+  }
+  const ip = ipArgument(positionals, "simp relay", see);
+  if (between === undefined) {
+    throw new UsageError(
+      `Missing --between A B: name the two daemons to relay between (see ${see})`,
+    );
+  }
+  const port = values.port === undefined
+    ? SIMP_PORT
+    : portValue("--port", values.port, see);
+  const a = endpointValue(between[0], see);
+  const b = endpointValue(between[1], see);
+  if (a.ip === b.ip && a.port === b.port) {
+    throw new UsageError(
+      `Option --between needs two different daemons, both are ${a.ip}:${a.port} (see ${see})`,
+    );
+  }
+  for (const end of [a, b]) {
+    if (end.ip === ip && end.port === port) {
+      throw new UsageError(
+        `The relay cannot be ${ip}:${port}, a daemon it relays for: give it an address of its own (see ${see})`,
+      );
+    }
+  }
+  const ab: Impairments = {
+    ...NO_IMPAIRMENTS,
+    reorderDelay: RELAY_REORDER_DELAY_MS,
+  };
+  const ba: Impairments = { ...ab };
+  for (const [name, key] of Object.entries(RELAY_IMPAIRMENTS)) {
+    for (
+      const [suffix, targets] of [["", [ab, ba]], ["-ab", [ab]], [
+        "-ba",
+        [ba],
+      ]] as const
+    ) {
+      const text = values[name + suffix];
+      if (text === undefined) continue;
+      const value = impairmentValue(`--${name}${suffix}`, key, text, see);
+      for (const target of targets) target[key] = value;
+    }
+  }
+  const options: RelayOptions = {
+    ip,
+    port,
+    a,
+    b,
+    seed: values.seed === undefined
+      ? crypto.getRandomValues(new Uint32Array(1))[0]
+      : seedValue(values.seed, see),
+    ab,
+    ba,
+  };
+  if (values.duration !== undefined) {
+    options.durationMs = secondsValue("--duration", values.duration, see) *
+      1000;
+  }
+  if (values.log !== undefined) {
+    if (values.log === "") {
+      throw new UsageError(`Option --log needs a file name (see ${see})`);
+    }
+    options.log = values.log;
+  }
+  return options;
+}
+
+/** Takes `--between A B` out of `args` (before any `--`). */
+function takeBetween(
+  args: readonly string[],
+  see: string,
+): { between?: [string, string]; rest: string[] } {
+  const rest: string[] = [];
+  let between: [string, string] | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (arg.startsWith("--between=")) {
+      throw new UsageError(
+        `Option --between takes two addresses, as --between A B (see ${see})`,
+      );
+    }
+    if (arg !== "--between") {
+      rest.push(arg);
+      continue;
+    }
+    const [first, second] = [args[i + 1], args[i + 2]];
+    if (
+      first === undefined || second === undefined || first.startsWith("-") ||
+      second.startsWith("-")
+    ) {
+      throw new UsageError(
+        `Option --between needs two addresses, as --between 127.0.0.1 127.0.0.2 (see ${see})`,
+      );
+    }
+    if (between !== undefined) {
+      throw new UsageError(`Option --between is given twice (see ${see})`);
+    }
+    between = [first, second];
+    i += 2;
+  }
+  return { between, rest };
+}
+
+/** A daemon's address for `--between`: `IP` or `IP:PORT`. */
+function endpointValue(
+  text: string,
+  see: string,
+): { ip: string; port: number } {
+  const match = /^([^:]*)(?::([^:]*))?$/.exec(text);
+  const hostname = match?.[1] ?? "";
+  if (!isIPv4(hostname) || specialAddress(hostname) !== undefined) {
+    throw new UsageError(
+      `Invalid daemon address ${
+        show(text)
+      } for --between: give IP or IP:PORT, e.g. 127.0.0.1 or 127.0.0.1:7777 (see ${see})`,
+    );
+  }
+  const port = match?.[2] === undefined
+    ? SIMP_PORT
+    : portValue(`--between (port of ${hostname})`, match[2], see);
+  return { ip: hostname, port };
+}
+
+/** The value of one impairment option, converted to the core's unit. */
+function impairmentValue(
+  option: string,
+  key: keyof Impairments,
+  text: string,
+  see: string,
+): number {
+  switch (key) {
+    case "loss":
+    case "duplicate":
+    case "reorder":
+    case "corrupt": {
+      const match = /^((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))%?$/.exec(text);
+      const p = match === null ? NaN : Number(match[1]);
+      if (!(p >= 0 && p <= 100)) {
+        throw new UsageError(
+          `Option ${option} must be a percentage from 0 to 100, such as 10% or 2.5, not ${
+            show(text)
+          } (see ${see})`,
+        );
+      }
+      return p / 100;
+    }
+    case "reorderDelay":
+    case "delay": {
+      const ms = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(text)
+        ? Number(text)
+        : NaN;
+      if (!(ms >= 0 && ms <= MAX_TIMEOUT_SECONDS * 1000)) {
+        throw new UsageError(
+          `Option ${option} must be a number of milliseconds from 0 to ${
+            MAX_TIMEOUT_SECONDS * 1000
+          }, not ${show(text)} (see ${see})`,
+        );
+      }
+      return ms;
+    }
+    case "dropFirst": {
+      const k = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(k)) {
+        throw new UsageError(
+          `Option ${option} must be a whole number 0 or greater, not ${
+            show(text)
+          } (see ${see})`,
+        );
+      }
+      return k;
+    }
+  }
+}
+
+/** A `--seed`: a whole number from 0 to 2³² − 1. */
+function seedValue(text: string, see: string): number {
+  const seed = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(seed >= 0 && seed <= 0xffff_ffff)) {
+    throw new UsageError(
+      `Option --seed must be a whole number from 0 to 4294967295, not ${
+        show(text)
+      } (see ${see})`,
+    );
+  }
+  return seed;
 }
 
 // ---------------------------------------------------------------------------
