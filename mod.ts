@@ -27,6 +27,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { setupLogging } from "./lib/log.ts";
+import { runConformanceCommand } from "./lib/conformance/command.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -78,6 +79,8 @@ async function main(args: readonly string[]): Promise<number> {
         format: command.options.logFormat,
       });
       return await runClient(command.options);
+    case "conformance":
+      return await runConformanceCommand(command.options);
   }
 }
 
