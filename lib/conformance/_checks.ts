@@ -559,10 +559,11 @@ export const CHECKS: readonly Check[] = [
       await ctx.outbound(peer, { answer: false });
       await busyAnswer(ctx, third, "inviting someone else");
       await ctx.sendControl(peer, SYN_ACK, 0);
-      await ctx.expect(
+      // Its ACK is judged by handshake.initiator; a chat datagram of ours
+      // implies it (§4.3).
+      await ctx.stillChatting(
         peer,
-        { type: CONTROL, op: ACK },
-        "ACK of our SYN+ACK: the invitation went on (§4.8)",
+        "an ACK of our chat datagram: the invitation went on (§4.8)",
       );
     },
   },

@@ -455,18 +455,24 @@ export class Context {
    * waiting inviter does (§4.5); false when the driver cannot accept.
    */
   async acceptWhileResending(ep: Endpoint): Promise<boolean> {
-    let done = false;
+    let stop = () => {};
+    const stopped = new Promise<void>((resolve) => stop = resolve);
     const resend = (async () => {
       for (;;) {
-        await sleep(this.timing.timeoutMs);
-        if (done) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const due = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), this.timing.timeoutMs);
+        });
+        const again = await Promise.race([due, stopped.then(() => false)]);
+        clearTimeout(timer);
+        if (!again) return;
         await this.sendControl(ep, SYN, 0);
       }
     })();
     try {
       return await this.tryUser({ do: "accept" });
     } finally {
-      done = true;
+      stop();
       await resend;
     }
   }
@@ -524,24 +530,37 @@ export class Context {
     this.#engaged.clear();
     const { timeoutMs, toleranceMs, quietMs } = this.timing;
     await this.#answerFins(quietMs, 2 * timeoutMs + toleranceMs);
-    {
-      try {
-        await this.tryUser({ do: "reset" });
-      } catch (error) {
-        if (!(error instanceof Failure)) throw error;
-        this.note(`reset: ${error.message}`);
-      }
+    try {
+      await this.tryUser({ do: "reset" });
+    } catch (error) {
+      if (!(error instanceof Failure)) throw error;
+      this.note(`reset: ${error.message}`);
     }
+    // The target's retransmissions are over once it has been quiet for a
+    // timeout and its tolerance.
     await this.#answerFins(
       timeoutMs + toleranceMs,
       3 * timeoutMs + 2 * toleranceMs,
+      false,
     );
   }
 
-  /** ACKs what the target sends until it is quiet for `quietMs`. */
-  async #answerFins(quietMs: number, maxMs: number): Promise<void> {
+  /**
+   * ACKs what the target sends until it has been quiet for `quietMs` (since
+   * the last datagram it sent, or from now when `fromNow`).
+   */
+  async #answerFins(
+    quietMs: number,
+    maxMs: number,
+    fromNow = true,
+  ): Promise<void> {
     const end = performance.now() + maxMs;
-    let lastHeard = performance.now();
+    // At least a short wait, for what the user's reset just caused.
+    let lastHeard = fromNow ? performance.now() : Math.max(
+      this.peer.lastAt,
+      this.third.lastAt,
+      performance.now() - quietMs + this.timing.quietMs,
+    );
     while (performance.now() < end) {
       for (const ep of [this.peer, this.third]) {
         for (const got of ep.drain()) {

@@ -124,6 +124,8 @@ export class Endpoint {
   readonly name: string;
   /** Its address. */
   readonly addr: Addr;
+  /** When the last datagram arrived (`performance.now()`), or 0. */
+  lastAt = 0;
   #conn: Deno.DatagramConn;
   #queue: Received[] = [];
   #trace: Trace;
@@ -163,6 +165,7 @@ export class Endpoint {
       const { hostname, port } = addr as Deno.NetAddr;
       const from = { hostname, port };
       const t = this.#trace.add(from, this.addr, data);
+      this.lastAt = performance.now();
       this.#queue.push({ bytes: data, from, t });
       this.#signal.notify();
     }

@@ -1,0 +1,87 @@
+/**
+ * `simp conformance` against simp's own engine with single rules broken on
+ * purpose (tests/support/mutant_daemon.ts): each broken rule must fail the
+ * check named for it in `MUTATIONS` and no other, and the unbroken engine
+ * must pass every check. The daemons run in this process, on 127.0.95.20
+ * and up (three addresses each: daemon, peer, third), all at once: the
+ * battery mostly waits, so they do not get in each other's way.
+ */
+
+import { deepStrictEqual } from "node:assert/strict";
+import { runConformance } from "../../lib/conformance/runner.ts";
+import type { ConformanceReport } from "../../lib/conformance/report.ts";
+import {
+  MutantDaemon,
+  type Mutation,
+  MUTATIONS,
+} from "../support/mutant_daemon.ts";
+
+const TIMEOUT_MS = 250;
+const TOLERANCE_MS = 200;
+/** How many batteries run at once. */
+const AT_ONCE = 8;
+
+async function battery(
+  n: number,
+  mutation: Mutation | undefined,
+): Promise<ConformanceReport> {
+  const base = 20 + 3 * n;
+  const ip = (k: number) => `127.0.95.${base + k}`;
+  const daemon = new MutantDaemon(ip(0), { mutation, timeoutMs: TIMEOUT_MS });
+  try {
+    return await runConformance({
+      target: ip(0),
+      port: 7777,
+      peerIp: ip(1),
+      thirdIp: ip(2),
+      timeoutMs: TIMEOUT_MS,
+      toleranceMs: TOLERANCE_MS,
+    }, { driver: daemon });
+  } finally {
+    await daemon.close();
+  }
+}
+
+function failures(report: ConformanceReport): string[] {
+  return report.results.filter((r) => r.verdict === "FAIL").map((r) => r.id);
+}
+
+function explain(report: ConformanceReport): string {
+  return report.results.filter((r) => r.verdict !== "PASS").map((r) =>
+    `  ${r.verdict} ${r.id}: ${
+      r.expected ? `expected ${r.expected}; ` : ""
+    }${r.reason}`
+  ).join("\n");
+}
+
+Deno.test("every broken rule fails its own check and no other; the unbroken engine passes all", async () => {
+  const runs: (Mutation | undefined)[] = [
+    undefined,
+    ...Object.keys(MUTATIONS) as Mutation[],
+  ];
+  const reports = new Map<Mutation | undefined, ConformanceReport>();
+  for (let i = 0; i < runs.length; i += AT_ONCE) {
+    const batch = runs.slice(i, i + AT_ONCE);
+    const done = await Promise.all(
+      batch.map((mutation, k) => battery(i + k, mutation)),
+    );
+    batch.forEach((mutation, k) => reports.set(mutation, done[k]));
+  }
+  const wrong: string[] = [];
+  for (const [mutation, report] of reports) {
+    const want = mutation === undefined ? [] : [MUTATIONS[mutation]];
+    const got = failures(report);
+    const skipped = report.results.filter((r) => r.verdict === "SKIP");
+    if (
+      JSON.stringify(got) !== JSON.stringify(want) ||
+      skipped.length > 0 && mutation === undefined
+    ) {
+      wrong.push(
+        `${mutation ?? "(no mutation)"}: want FAIL ${
+          JSON.stringify(want)
+        }, got FAIL ${JSON.stringify(got)}\n${explain(report)}`,
+      );
+    }
+  }
+  deepStrictEqual(wrong, []);
+});
