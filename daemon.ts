@@ -1,17 +1,26 @@
 /**
  * The simp daemon (SPEC §1–§7, §9): the thin I/O shell around
- * {@linkcode DaemonCore}. It binds ip:port for other daemons and
- * ip:clientPort for its client, feeds every datagram and the clock into the
- * core, sends what the core wants sent (a send to another daemon that fails
- * goes back to the core, {@linkcode DaemonCore.peerSendFailed}), and keeps
- * one timer armed for the core's next timeout. Every datagram on the peer
- * port is traced at debug level under the log category `["simp", "wire"]`.
+ * {@linkcode DaemonCore}. It binds UDP ip:port for other daemons and
+ * listens with TCP on ip:clientPort for its client; it feeds every
+ * datagram, every connection and the bytes read from it, and the clock
+ * into the core, sends and writes what the core wants (a send to another
+ * daemon that fails goes back to the core,
+ * {@linkcode DaemonCore.peerSendFailed}), and keeps one timer for the
+ * core's next timeout. Every datagram on the peer port is traced at debug
+ * level under the log category `["simp", "wire"]`.
+ *
+ * Client connections from addresses that are not this machine's are closed
+ * on accept, before anything is read (SPEC §7.2). Writes to the client are
+ * queued and counted; the core hears how much was written, which is how it
+ * bounds what waits for a slow client. A connection that ends (the client
+ * quit, crashed or was killed) frees the slot at once.
  *
  * SIGINT and SIGTERM stop it: whatever is going on ends at once with one FIN
  * (a chat, even with messages unacknowledged, which the client is told of;
- * an invitation), the client is told (`daemon-stopping`), and it exits once
- * the client has acknowledged the events or after {@linkcode STOP_GRACE_MS},
- * whichever comes first; a second signal exits at once.
+ * an invitation), the client is told (`daemon-stopping`) and its
+ * connection closed, and it exits once that is written or after
+ * {@linkcode STOP_GRACE_MS}, whichever comes first; a second signal exits at
+ * once.
  *
  * @module
  */
@@ -23,14 +32,26 @@ import {
   describeDatagram,
 } from "./lib/wire/datagram.ts";
 import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
-import { getLogger } from "./lib/log.ts";
-import type { Address } from "./lib/peer/session.ts";
+import { getLogger, LogBudget, ONCE_A_MINUTE } from "./lib/log.ts";
+import {
+  type Address,
+  formatAddress,
+  type InterfaceAddress,
+  isThisMachine,
+} from "./lib/address.ts";
+import type { ConnectionId } from "./lib/link/daemon_end.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
 export { STOP_GRACE_MS } from "./lib/daemon/core.ts";
 
 const log = getLogger("daemon");
 const wireLog = getLogger("wire");
+
+/** The largest UDP payload over IPv4: the peer socket's receive buffer. */
+const DATAGRAM_BUFFER = 65_507;
+
+/** How much is read from the client at a time, and written at most in one write. */
+const CHUNK = 65_536;
 
 /** Optional hooks of {@linkcode runDaemon}, for embedding and tests. */
 export interface RunDaemonHooks {
@@ -64,10 +85,30 @@ export async function runDaemon(
 ): Promise<number> {
   const report = hooks.report ?? ((line: string) => console.error(line));
   let peerConn: Deno.DatagramConn | undefined;
-  let clientConn: Deno.DatagramConn | undefined;
+  let listener: Deno.TcpListener | undefined;
   try {
-    peerConn = bind(options.ip, options.port, "--port");
-    clientConn = bind(options.ip, options.clientPort, "--client-port");
+    peerConn = bindError(
+      options.ip,
+      options.port,
+      "--port",
+      () =>
+        Deno.listenDatagram({
+          hostname: options.ip,
+          port: options.port,
+          transport: "udp",
+        }),
+    );
+    listener = bindError(
+      options.ip,
+      options.clientPort,
+      "--client-port",
+      () =>
+        Deno.listen({
+          hostname: options.ip,
+          port: options.clientPort,
+          transport: "tcp",
+        }),
+    );
   } catch (error) {
     peerConn?.close();
     if (error instanceof StartupError) {
@@ -76,7 +117,7 @@ export async function runDaemon(
     }
     throw error;
   }
-  const daemon = new Daemon(options, peerConn, clientConn);
+  const daemon = new Daemon(options, peerConn, listener);
   // Announced only once SIGINT/SIGTERM stop it cleanly: whoever waits for
   // this line may signal it at once.
   return await daemon.run(hooks, () =>
@@ -93,10 +134,15 @@ class StartupError extends Error {
   }
 }
 
-/** Binds a UDP socket, turning the usual failures into a clear message. */
-function bind(ip: string, port: number, option: string): Deno.DatagramConn {
+/** Opens a socket with `open`, turning the usual failures into a clear message. */
+function bindError<T>(
+  ip: string,
+  port: number,
+  option: string,
+  open: () => T,
+): T {
   try {
-    return Deno.listenDatagram({ hostname: ip, port, transport: "udp" });
+    return open();
   } catch (error) {
     const where = `${ip}:${port}`;
     if (error instanceof Deno.errors.AddrInUse) {
@@ -126,36 +172,75 @@ function bind(ip: string, port: number, option: string): Deno.DatagramConn {
 
 function toAddress(addr: Deno.Addr): Address {
   const { hostname, port } = addr as Deno.NetAddr;
-  return { hostname, port };
+  return { ip: hostname, port };
 }
 
-/** Whether a receive failed because the socket was closed. */
+/** Whether a receive or read failed because the socket was closed. */
 function isClosed(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted;
 }
 
-/** The running daemon: two sockets, one timer, one core. */
+/**
+ * This machine's interface addresses for {@linkcode isThisMachine}, when
+ * the process may list them (`--allow-sys`); otherwise only the daemon's
+ * own IP counts besides 127.0.0.0/8. Never prompts.
+ */
+function interfaces(ownIp: string): InterfaceAddress[] {
+  const own = { family: "IPv4", address: ownIp };
+  try {
+    const status = Deno.permissions.querySync({
+      name: "sys",
+      kind: "networkInterfaces",
+    });
+    if (status.state !== "granted") return [own];
+    return [own, ...Deno.networkInterfaces()];
+  } catch {
+    return [own];
+  }
+}
+
+/** One client connection as the shell sees it. */
+interface Connection {
+  id: ConnectionId;
+  conn: Deno.TcpConn;
+  /** Bytes to write, in order; `queued` counts them. */
+  queue: Uint8Array[];
+  queued: number;
+  writing: boolean;
+  /** Close once the queue is written. */
+  closeAfterWrites: boolean;
+  closed: boolean;
+  /** Wakes the reader when the core wants input again, or on close. */
+  wake: (() => void) | undefined;
+}
+
+/** The running daemon: a UDP socket, a TCP listener, one timer, one core. */
 class Daemon {
   #options: DaemonOptions;
   #core: DaemonCore;
   #peer: Deno.DatagramConn;
-  #client: Deno.DatagramConn;
+  #listener: Deno.TcpListener;
+  #connections = new Map<ConnectionId, Connection>();
+  #nextConnection = 1;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires. */
+  #timerDue: number | undefined;
   #closing = false;
-  /** Sends on each socket, chained so they leave in order. */
+  /** Sends on the peer socket, chained so they leave in order. */
   #peerSends: Promise<void> = Promise.resolve();
-  #clientSends: Promise<void> = Promise.resolve();
+  #strangerLogs = new LogBudget(ONCE_A_MINUTE);
   #done!: (code: number) => void;
+  #tasks = new Set<Promise<void>>();
 
   constructor(
     options: DaemonOptions,
     peer: Deno.DatagramConn,
-    client: Deno.DatagramConn,
+    listener: Deno.TcpListener,
   ) {
     this.#options = options;
     this.#peer = peer;
-    this.#client = client;
+    this.#listener = listener;
     this.#core = new DaemonCore({
       ip: options.ip,
       port: options.port,
@@ -186,55 +271,215 @@ class Daemon {
     }
     hooks.signal?.addEventListener("abort", stop);
     if (hooks.signal?.aborted) stop();
-    const loops = [
-      this.#receiveLoop(this.#peer, "peer"),
-      this.#receiveLoop(this.#client, "client"),
-    ];
+    this.#track(this.#peerLoop());
+    this.#track(this.#acceptLoop());
     ready();
     const code = await finished;
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
     hooks.signal?.removeEventListener("abort", stop);
-    await Promise.all(loops);
+    while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
     return code;
   }
 
-  async #receiveLoop(
-    conn: Deno.DatagramConn,
-    port: "peer" | "client",
-  ): Promise<void> {
+  #track(task: Promise<void>): void {
+    const tracked: Promise<void> = task
+      .catch((error) => log.error("A daemon task failed: {error}", { error }))
+      .finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+  }
+
+  // ------------------------------------------------------------- peer port
+
+  async #peerLoop(): Promise<void> {
+    // One buffer for every datagram: the core decodes it before the next
+    // receive, and keeps nothing of it.
+    const buffer = new Uint8Array(DATAGRAM_BUFFER);
+    const core = this.#core;
     while (!this.#closing) {
       let bytes: Uint8Array;
       let from: Address;
       try {
-        const [data, addr] = await conn.receive();
+        const [data, addr] = await this.#peer.receive(buffer);
         bytes = data;
         from = toAddress(addr);
       } catch (error) {
         if (this.#closing || isClosed(error)) return;
-        log.warning("Receiving on the {port} port failed: {error}", {
-          port,
+        log.warning("Receiving on the peer port failed: {error}", { error });
+        continue;
+      }
+      if (this.#closing) return;
+      this.#handle("peer datagram", () => {
+        if (wireLog.isEnabledFor("debug")) this.#traceReceived(bytes, from);
+        core.receivePeer(bytes, from, performance.now());
+      });
+    }
+  }
+
+  // ----------------------------------------------------------- client port
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing || isClosed(error)) return;
+        log.warning("Accepting a client connection failed: {error}", {
           error,
         });
         continue;
       }
-      if (this.#closing) return;
-      if (port === "peer") {
-        this.#handle("peer datagram", () => {
-          this.#traceReceived(bytes, from);
-          this.#core.receivePeer(bytes, from, performance.now());
-        });
-      } else {
-        this.#handle("client datagram", () => {
-          this.#core.receiveClient(bytes, from, performance.now());
-        });
+      if (this.#closing) {
+        conn.close();
+        return;
       }
+      const remote = toAddress(conn.remoteAddr);
+      // SPEC §7.2: only this machine, checked before anything is read.
+      if (!isThisMachine(remote.ip, interfaces(this.#options.ip))) {
+        conn.close();
+        this.#strangerLogs.warning(log, performance.now(), {
+          message:
+            "Refused a client connection from {from}: only this machine may connect (SPEC §7.2)",
+          properties: { from: formatAddress(remote) },
+          heldBack: "more connections from other machines were refused",
+        });
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch {
+        // Not fatal: lines just leave a little later.
+      }
+      const c: Connection = {
+        id: this.#nextConnection++,
+        conn,
+        queue: [],
+        queued: 0,
+        writing: false,
+        closeAfterWrites: false,
+        closed: false,
+        wake: undefined,
+      };
+      this.#connections.set(c.id, c);
+      this.#handle(
+        "client connection",
+        () => this.#core.clientOpened(c.id, remote, performance.now()),
+      );
+      this.#track(this.#readLoop(c));
     }
   }
 
+  async #readLoop(c: Connection): Promise<void> {
+    const buffer = new Uint8Array(CHUNK);
+    const core = this.#core;
+    while (!c.closed) {
+      if (!core.link.wantsInput(c.id)) {
+        // A slow client: wait until its backlog shrinks (or it closes).
+        await new Promise<void>((resolve) => c.wake = resolve);
+        c.wake = undefined;
+        continue;
+      }
+      let n: number | null;
+      try {
+        n = await c.conn.read(buffer);
+      } catch (error) {
+        if (!c.closed && !isClosed(error)) {
+          log.debug("Reading from the client failed: {error}", { error });
+        }
+        n = null;
+      }
+      if (n === null) break;
+      const bytes = buffer.subarray(0, n);
+      this.#handle(
+        "client data",
+        () => core.clientData(c.id, bytes, performance.now()),
+      );
+    }
+    this.#closeConnection(c);
+  }
+
+  #write(c: Connection, bytes: Uint8Array): void {
+    if (c.closed) return;
+    c.queue.push(bytes);
+    c.queued += bytes.length;
+    if (!c.writing) this.#track(this.#writeLoop(c));
+  }
+
+  async #writeLoop(c: Connection): Promise<void> {
+    c.writing = true;
+    try {
+      while (c.queue.length > 0 && !c.closed) {
+        const chunk = this.#nextChunk(c);
+        let written: number;
+        try {
+          written = await c.conn.write(chunk);
+        } catch (error) {
+          if (!c.closed && !isClosed(error)) {
+            log.debug("Writing to the client failed: {error}", { error });
+          }
+          this.#closeConnection(c);
+          return;
+        }
+        if (written < chunk.length) c.queue.unshift(chunk.subarray(written));
+        c.queued -= written;
+        this.#handle(
+          "client write",
+          () => this.#core.clientWrote(c.id, written),
+        );
+      }
+    } finally {
+      c.writing = false;
+    }
+    if (c.closeAfterWrites) this.#closeConnection(c);
+  }
+
+  /** The queued bytes to write next: several small lines joined into one write. */
+  #nextChunk(c: Connection): Uint8Array {
+    const first = c.queue.shift()!;
+    if (c.queue.length === 0 || first.length >= CHUNK) return first;
+    let size = first.length;
+    let count = 0;
+    while (
+      count < c.queue.length && size + c.queue[count].length <= CHUNK
+    ) {
+      size += c.queue[count].length;
+      count++;
+    }
+    if (count === 0) return first;
+    const joined = new Uint8Array(size);
+    joined.set(first, 0);
+    let offset = first.length;
+    for (const part of c.queue.splice(0, count)) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    return joined;
+  }
+
+  #closeConnection(c: Connection): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.queue = [];
+    c.queued = 0;
+    try {
+      c.conn.close();
+    } catch {
+      // already closed
+    }
+    c.wake?.();
+    this.#connections.delete(c.id);
+    this.#handle(
+      "client gone",
+      () => this.#core.clientClosed(c.id, performance.now()),
+    );
+  }
+
+  // ------------------------------------------------------------ the loop
+
   /**
-   * Runs one step of the core, then sends what it produced, re-arms the
-   * timer, and exits when a stop has finished. A failure is logged and the
-   * daemon carries on: no datagram may crash it.
+   * Runs one step of the core, then carries out what it produced, re-arms
+   * the timer, and exits when a stop has finished. A failure is logged and
+   * the daemon carries on: no input may crash it.
    */
   #handle(what: string, step: () => void): void {
     if (this.#closing) return;
@@ -244,9 +489,12 @@ class Daemon {
       log.error("Handling a {what} failed: {error}", { what, error });
     }
     try {
-      this.#flush();
+      for (const action of this.#core.takeActions()) this.#do(action);
     } catch (error) {
-      log.error("Sending failed: {error}", { error });
+      log.error("Carrying out the core's actions failed: {error}", { error });
+    }
+    for (const c of this.#connections.values()) {
+      if (c.wake !== undefined && this.#core.link.wantsInput(c.id)) c.wake();
     }
     const now = performance.now();
     if (this.#core.finished(now)) {
@@ -267,82 +515,92 @@ class Daemon {
     core.stop(performance.now());
   }
 
+  /**
+   * Keeps one timer: re-armed only when the core's next timeout is earlier
+   * than the one armed. A timer that fires early (the deadline moved later)
+   * ticks the core, which does nothing, and re-arms.
+   */
   #arm(now: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     const due = this.#core.nextTimeout();
     if (due === undefined) return;
+    if (this.#timerDue !== undefined && this.#timerDue <= due) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = due;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#timerDue = undefined;
       this.#handle("timer", () => this.#core.tick(performance.now()));
     }, Math.max(0, Math.ceil(due - now)));
   }
 
-  #flush(): void {
-    for (const action of this.#core.takeActions()) this.#send(action);
-  }
-
-  #send(action: DaemonAction): void {
-    const to = { transport: "udp" as const, ...action.to };
-    if (action.type === "peer") {
-      this.#traceSent(action.datagram, action.to);
-      const conn = this.#peer;
-      const { datagram } = action;
-      this.#peerSends = this.#peerSends
-        .then(() => conn.send(action.bytes, to))
-        .then(
-          () => {},
-          (error) =>
-            this.#handle("failed send", () =>
-              this.#core.peerSendFailed(
-                { to: action.to, datagram, error },
-                performance.now(),
-              )),
-        );
-    } else {
-      const conn = this.#client;
-      this.#clientSends = this.#clientSends
-        .then(() => conn.send(action.bytes, to))
-        .then(
-          () => {},
-          (error) =>
-            log.warning("Sending to the client at {to} failed: {error}", {
-              to: `${action.to.hostname}:${action.to.port}`,
-              error,
-            }),
-        );
+  #do(action: DaemonAction): void {
+    switch (action.type) {
+      case "peer":
+        this.#sendPeer(action);
+        return;
+      case "write": {
+        const c = this.#connections.get(action.conn);
+        if (c !== undefined) this.#write(c, action.bytes);
+        return;
+      }
+      case "close": {
+        const c = this.#connections.get(action.conn);
+        if (c === undefined) return;
+        c.closeAfterWrites = true;
+        if (!c.writing && c.queue.length === 0) this.#closeConnection(c);
+        return;
+      }
     }
   }
 
+  #sendPeer(action: Extract<DaemonAction, { type: "peer" }>): void {
+    if (wireLog.isEnabledFor("debug")) {
+      this.#traceSent(action.datagram, action.to);
+    }
+    const conn = this.#peer;
+    const to = {
+      transport: "udp" as const,
+      hostname: action.to.ip,
+      port: action.to.port,
+    };
+    const { datagram } = action;
+    this.#peerSends = this.#peerSends
+      .then(() => conn.send(action.bytes, to))
+      .then(
+        () => {},
+        (error) =>
+          this.#handle("failed send", () =>
+            this.#core.peerSendFailed(
+              { to: action.to, datagram, error },
+              performance.now(),
+            )),
+      );
+  }
+
   #traceReceived(bytes: Uint8Array, from: Address): void {
-    if (!wireLog.isEnabledFor("debug")) return;
     let datagram: Datagram;
     try {
       datagram = decodeDatagram(bytes);
     } catch {
       return; // malformed: the engine logs the drop
     }
-    this.#trace(
-      datagram,
-      from,
-      { hostname: this.#options.ip, port: this.#options.port },
-    );
+    this.#trace(datagram, from, {
+      ip: this.#options.ip,
+      port: this.#options.port,
+    });
   }
 
   #traceSent(datagram: Datagram, to: Address): void {
     this.#trace(
       datagram,
-      { hostname: this.#options.ip, port: this.#options.port },
+      { ip: this.#options.ip, port: this.#options.port },
       to,
     );
   }
 
   /** `127.0.0.1 → 127.0.0.2  SYN seq=0 user=alice`, with {from, to}. */
   #trace(datagram: Datagram, from: Address, to: Address): void {
-    if (!wireLog.isEnabledFor("debug")) return;
-    const line = `${from.hostname} → ${to.hostname}  ${
-      describeDatagram(datagram)
-    }`;
+    const line = `${from.ip} → ${to.ip}  ${describeDatagram(datagram)}`;
     // The line is a LogTape message template: braces from peers are escaped,
     // and so are control characters (a peer's user name is shown raw).
     const template = line.replace(/[{}]/g, "$&$&").replace(
@@ -350,8 +608,8 @@ class Daemon {
       (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
     );
     wireLog.debug(template, {
-      from: `${from.hostname}:${from.port}`,
-      to: `${to.hostname}:${to.port}`,
+      from: formatAddress(from),
+      to: formatAddress(to),
     });
   }
 
@@ -360,9 +618,19 @@ class Daemon {
     this.#closing = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await Promise.all([this.#peerSends, this.#clientSends]);
+    await this.#peerSends;
+    for (const c of [...this.#connections.values()]) {
+      c.closed = true;
+      try {
+        c.conn.close();
+      } catch {
+        // already closed
+      }
+      c.wake?.();
+    }
+    this.#connections.clear();
+    this.#listener.close();
     this.#peer.close();
-    this.#client.close();
     log.info("Stopped");
     this.#done(0);
   }

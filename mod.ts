@@ -1,11 +1,32 @@
 /**
  * simp: the reference implementation of SIMP, a one-to-one chat protocol on
- * UDP (see `docs/PROTOCOL.md`). As a library it exports the wire codec, the
- * sans-I/O protocol engine (`Session`), the client–daemon protocol and the
- * daemon and client themselves (`runDaemon`, `runClient`); run as a program (`deno run -A mod.ts --help`) it is the `simp` command with
- * its `daemon` and `client` subcommands.
+ * UDP (see `docs/PROTOCOL.md`). Run as a program (`deno run -A mod.ts
+ * --help`) it is the `simp` command with its `daemon` and `client`
+ * subcommands. As a library it exports, by layer:
  *
- * @example
+ * - the wire codec: {@linkcode encodeDatagram}, {@linkcode decodeDatagram},
+ *   {@linkcode Type}, {@linkcode Op} and the datagram types and errors;
+ * - the sans-I/O protocol engine: {@linkcode Session} (events in, actions
+ *   out, a clock passed in);
+ * - the daemon: its sans-I/O core {@linkcode DaemonCore} and its runner
+ *   {@linkcode runDaemon};
+ * - the client–daemon link (TCP, one JSON object per line):
+ *   {@linkcode ClientEnd} and the message types;
+ * - a client for programs: {@linkcode connect} returns a {@linkcode Chat}
+ *   with `invite`, `accept`, `decline`, `send` (resolves when delivered),
+ *   `leave`, `close` and its events as an async iterable.
+ *
+ * @example A bot that accepts the first invitation and answers every message
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const chat = await connect("127.0.0.1", { name: "bot" });
+ * for await (const event of chat.events) {
+ *   if (event.type === "invitation") await chat.accept();
+ *   if (event.type === "message") chat.send(`You said: ${event.text}`);
+ * }
+ * ```
+ *
+ * @example The codec
  * ```ts
  * import { decodeDatagram, encodeDatagram, Op, Type } from "./mod.ts";
  * const bytes = encodeDatagram({
@@ -33,18 +54,148 @@ import { runConformanceCommand } from "./lib/conformance/command.ts";
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
 // protocol, and the daemon and client as functions.
 
-export * from "./lib/wire/datagram.ts";
-export * from "./lib/peer/stop_and_wait.ts";
-export * from "./lib/peer/session.ts";
-export * from "./lib/control.ts";
+// The wire codec (SPEC §2).
+export {
+  BUSY_TEXT,
+  type ChatDatagram,
+  checkText,
+  checkUserName,
+  type ControlDatagram,
+  type Datagram,
+  decodeDatagram,
+  describeDatagram,
+  encodeDatagram,
+  HEADER_SIZE,
+  InvalidDatagramError,
+  MalformedDatagramError,
+  type MalformedReason,
+  MAX_PAYLOAD,
+  Op,
+  type Seq,
+  Type,
+  USER_SIZE,
+} from "./lib/wire/datagram.ts";
+
+// Addresses.
+export {
+  type Address,
+  AddressError,
+  formatAddress,
+  isIPv4,
+  parseAddress,
+  type ParseAddressOptions,
+} from "./lib/address.ts";
+
+// The protocol engine (SPEC §3–§7).
+export {
+  type Action,
+  DEFAULT_CONFIG,
+  type DropReason,
+  type Phase,
+  Session,
+  type SessionConfig,
+  SessionError,
+  type SessionEvent,
+  type SessionOptions,
+  type SessionStatus,
+  type Undelivered,
+} from "./lib/peer/session.ts";
+
+// The daemon: its core and its runner.
+export {
+  type DaemonAction,
+  DaemonCore,
+  type DaemonCoreOptions,
+  type SendFailure,
+  STOP_GRACE_MS,
+} from "./lib/daemon/core.ts";
 export { runDaemon, type RunDaemonHooks } from "./daemon.ts";
+export {
+  type ClientOptions,
+  DAEMON_DEFAULTS,
+  type DaemonOptions,
+} from "./lib/cli.ts";
+
+// The client–daemon link (SPEC §9).
+export {
+  type ChatEndType,
+  CLIENT_PORT,
+  type Command,
+  type CommandName,
+  type DaemonMessage,
+  type DaemonState,
+  encodeDaemonMessage,
+  encodeRequest,
+  type ErrorCode,
+  type ErrorReply,
+  type EventMessage,
+  type HelloReply,
+  type HelloRequest,
+  type InviteRequest,
+  LINK_VERSION,
+  LinkError,
+  type LinkErrorOptions,
+  type LinkEvent,
+  type LinkEventType,
+  type LinkLimits,
+  type LinkPeer,
+  type LinkPhase,
+  MAX_LINE_BYTES,
+  type OkReply,
+  parseDaemonMessage,
+  parseRequest,
+  type PlainRequest,
+  type Reply,
+  type Request,
+  type SendReply,
+  type SendRequest,
+  SIMP_PORT,
+} from "./lib/link/protocol.ts";
+export {
+  ClientEnd,
+  type ClientEndInput,
+  type HelloPhase,
+} from "./lib/link/client_end.ts";
+export {
+  BACKLOG_LIMIT,
+  type ConnectionId,
+  DaemonEnd,
+  type DaemonEndAction,
+  type DaemonEndOptions,
+  type DaemonEndRequest,
+  type DroppedEvent,
+  KEPT_LIMIT,
+} from "./lib/link/daemon_end.ts";
+export {
+  type LineItem,
+  LineSplitter,
+  type LineSplitterOptions,
+} from "./lib/link/lines.ts";
+
+// The client: for users (the `simp client` command) and for programs.
+// TODO(lead): export the client's sans-I/O core (ClientCore and its types,
+// lib/user/client_core.ts on the client branch) here once it is merged.
 export { runClient } from "./client.ts";
-export type { ClientOptions, DaemonOptions } from "./lib/cli.ts";
+export {
+  Chat,
+  ChatError,
+  type ChatErrorReason,
+  type ChatEvent,
+  type ChatState,
+  connect,
+  type ConnectOptions,
+  EVENT_BUFFER_LIMIT,
+  type InviteOptions,
+} from "./lib/user/program.ts";
+
+// Logging.
 export {
   LOG_FORMATS,
   LOG_LEVELS,
   type LogFormat,
+  type LoggingOptions,
   type LogLevel,
+  setupLogging,
 } from "./lib/log.ts";
 
 // ---------------------------------------------------------------------------

@@ -15,10 +15,11 @@ import {
   Op,
   Type,
 } from "../lib/wire/datagram.ts";
-import { type Action, type Address, Session } from "../lib/peer/session.ts";
+import { type Action, Session } from "../lib/peer/session.ts";
+import type { Address } from "../lib/address.ts";
 
-const A: Address = { hostname: "127.0.77.1", port: SIMP_PORT };
-const B: Address = { hostname: "127.0.77.2", port: SIMP_PORT };
+const A: Address = { ip: "127.0.77.1", port: SIMP_PORT };
+const B: Address = { ip: "127.0.77.2", port: SIMP_PORT };
 const MESSAGE = "x".repeat(100);
 
 /** Passes every datagram among `actions` to `to`; returns how many. */

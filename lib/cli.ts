@@ -9,7 +9,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { CLIENT_PORT, isIPv4, SIMP_PORT, specialAddress } from "./control.ts";
+import { isIPv4, specialAddress } from "./address.ts";
+import { CLIENT_PORT, SIMP_PORT } from "./link/protocol.ts";
 import { checkUserName } from "./wire/datagram.ts";
 import {
   isLogFormat,

@@ -26,15 +26,12 @@
 
 import { checkText, checkUserName } from "./wire/datagram.ts";
 import type { Phase } from "./peer/session.ts";
+import { isIPv4, specialAddress } from "./address.ts";
 
 /** The protocol version this build speaks. */
 export const CONTROL_VERSION = 1;
 
-/** The UDP port daemons talk SIMP on, and the one a bare IP means (SPEC §1.1). */
-export const SIMP_PORT = 7777;
-
-/** The daemon's default client port, on the daemon's IP (SPEC §1.1). */
-export const CLIENT_PORT = 7778;
+export { CLIENT_PORT, SIMP_PORT } from "./link/protocol.ts";
 
 /**
  * The largest control message, in bytes: the largest UDP payload over IPv4.
@@ -329,41 +326,7 @@ export function splitEvent(event: ControlEvent): ControlEvent[] {
   return parts;
 }
 
-/**
- * Whether `text` is an IPv4 address in dotted-quad form: four decimal
- * numbers 0–255 without leading zeros (`010` is ambiguous: octal to some
- * tools). Any such address passes, even those no daemon can use (see
- * {@linkcode specialAddress}).
- */
-export function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 &&
-    parts.every((p) => /^(?:0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
-
-/**
- * What an IPv4 address is when it cannot be one daemon's address, or
- * `undefined` for an ordinary one: the wildcard `0.0.0.0`, the broadcast
- * `255.255.255.255`, a multicast address (224.0.0.0/4), or a reserved one
- * (240.0.0.0/4, which hosts refuse to send to). A daemon bound to one of
- * these would not answer from the address its client and its peers talk
- * to, and a datagram sent to one does not reach one daemon.
- *
- * @example
- * ```ts
- * import { specialAddress } from "./control.ts";
- * console.log(specialAddress("0.0.0.0")); // "the wildcard address"
- * console.log(specialAddress("127.0.0.2")); // undefined
- * ```
- */
-export function specialAddress(ip: string): string | undefined {
-  if (ip === "0.0.0.0") return "the wildcard address";
-  if (ip === "255.255.255.255") return "the broadcast address";
-  const first = Number(ip.split(".")[0]);
-  if (first >= 224 && first <= 239) return "a multicast address";
-  if (first >= 240) return "a reserved address (240.0.0.0/4)";
-  return undefined;
-}
+export { isIPv4, specialAddress } from "./address.ts";
 
 /** How many characters of a client's value an error message quotes. */
 const QUOTE_LIMIT = 40;

@@ -18,7 +18,7 @@ import {
   getTextFormatter,
   type LogRecord,
   type TextFormatter,
-} from "@logtape/logtape";
+} from "npm:@logtape/logtape@^2.4.2";
 import { writeAll } from "./_write.ts";
 
 /**

@@ -1045,8 +1045,8 @@ Deno.test("flow: an invitation while at the menu is asked about at once", () => 
 // ---------------------------------------------------------------------------
 // The flow, its control channel and a daemon core, joined in virtual time
 
-const RIG_CLIENT = { hostname: "127.0.87.1", port: 40000 };
-const RIG_PEER = { hostname: "127.0.87.2", port: 7777 };
+const RIG_CLIENT = { ip: "127.0.87.1", port: 40000 };
+const RIG_PEER = { ip: "127.0.87.2", port: 7777 };
 
 /**
  * A scripted client's flow, its {@linkcode ControlChannel} and a
@@ -1070,12 +1070,12 @@ class Rig {
 
   constructor(maxQueue: number) {
     this.core = new DaemonCore({
-      ip: RIG_CLIENT.hostname,
+      ip: RIG_CLIENT.ip,
       port: 7777,
       session: { maxQueue },
     });
     this.flow = new ClientFlow({
-      ip: RIG_CLIENT.hostname,
+      ip: RIG_CLIENT.ip,
       port: 7778,
       name: "alice",
       strict: true,
@@ -1139,7 +1139,7 @@ class Rig {
 
 Deno.test("client and daemon: a piped chat loses no line to a full send queue; the daemon says queue-full, the client holds and resends (§5.1, §9)", () => {
   const rig = new Rig(2);
-  rig.input("1", RIG_PEER.hostname);
+  rig.input("1", RIG_PEER.ip);
   rig.fromPeer(control(Op.SYN_ACK, 0, "bob"));
   const texts = Array.from({ length: 8 }, (_, i) => `line ${i + 1}`);
   rig.input(...texts, null);
@@ -1175,7 +1175,7 @@ Deno.test("client and daemon: a piped chat loses no line to a full send queue; t
 });
 
 Deno.test("client and daemon: other failed requests carry no code", () => {
-  const core = new DaemonCore({ ip: RIG_CLIENT.hostname, port: 7777 });
+  const core = new DaemonCore({ ip: RIG_CLIENT.ip, port: 7777 });
   const send = (id: number, command: Command) =>
     core.receiveClient(
       encodeControl({ v: 1, id, ...command } as ClientMessage),

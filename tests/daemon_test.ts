@@ -41,7 +41,7 @@ import {
   DaemonCore,
   EVENT_LOG_BUDGET,
 } from "../lib/daemon/core.ts";
-import type { Address } from "../lib/peer/session.ts";
+import type { Address } from "../lib/address.ts";
 import type { Command } from "../lib/control.ts";
 import { ControlChannel } from "../lib/control_channel.ts";
 import { runDaemon } from "../daemon.ts";
@@ -79,9 +79,9 @@ import { chat, control, summary } from "./support/datagrams.ts";
 // Helpers for the virtual-time tests
 
 const OWN_IP = "127.0.77.1";
-const CLIENT: Address = { hostname: "127.0.0.1", port: 40001 };
-const OTHER_CLIENT: Address = { hostname: "127.0.0.1", port: 40002 };
-const PEER: Address = { hostname: "127.0.77.2", port: 7777 };
+const CLIENT: Address = { ip: "127.0.0.1", port: 40001 };
+const OTHER_CLIENT: Address = { ip: "127.0.0.1", port: 40002 };
+const PEER: Address = { ip: "127.0.77.2", port: 7777 };
 const T = 5000;
 
 function request(id: number, command: Command): Uint8Array {
@@ -370,7 +370,7 @@ Deno.test("client link: an unknown command or malformed request gets an error re
 
 Deno.test("client link: datagrams from addresses not of this machine are dropped (§7.2)", () => {
   const { link, ran } = countingLink();
-  const stranger = { hostname: "192.0.2.7", port: 40001 };
+  const stranger = { ip: "192.0.2.7", port: 40001 };
   link.receive(request(1, { cmd: "connect", name: "eve" }), stranger, 0);
   deepStrictEqual(linkSent(link), []);
   deepStrictEqual(ran, []);
@@ -379,7 +379,7 @@ Deno.test("client link: datagrams from addresses not of this machine are dropped
   const own = new ClientLink(() => ({}), { ownIp: "192.0.2.1" });
   own.receive(
     request(1, { cmd: "connect", name: "alice" }),
-    { hostname: "192.0.2.1", port: 40001 },
+    { ip: "192.0.2.1", port: 40001 },
     0,
   );
   deepStrictEqual(replies(linkSent(own)), [{ v: 1, re: 1, ok: true }]);
@@ -480,13 +480,13 @@ Deno.test("client link: datagrams from other machines are logged at most once a 
     for (let i = 0; i < 100; i++) {
       link.receive(
         request(1, { cmd: "ping" }),
-        { hostname: "192.0.2.7", port: 40000 + i },
+        { ip: "192.0.2.7", port: 40000 + i },
         i * 10,
       );
     }
     link.receive(
       request(1, { cmd: "ping" }),
-      { hostname: "198.51.100.1", port: 40000 },
+      { ip: "198.51.100.1", port: 40000 },
       61_000,
     );
   });
@@ -1195,7 +1195,7 @@ Deno.test("client link: a client that acknowledges nothing keeps its slot while 
     for (let i = 0; i < 12; i++) {
       link.emit({
         type: "peer-error",
-        ip: PEER.hostname,
+        ip: PEER.ip,
         port: 7777,
         text: `e${i}`,
       }, i);
@@ -1363,7 +1363,7 @@ class TestSocket {
 
   get address(): Address {
     const { hostname, port } = this.conn.addr as Deno.NetAddr;
-    return { hostname, port };
+    return { ip: hostname, port };
   }
 
   async #receive(): Promise<void> {
@@ -1371,7 +1371,7 @@ class TestSocket {
       for (;;) {
         const [bytes, addr] = await this.conn.receive();
         const { hostname, port } = addr as Deno.NetAddr;
-        this.#queue.push([bytes, { hostname, port }]);
+        this.#queue.push([bytes, { ip: hostname, port }]);
         this.#waiter?.();
       }
     } catch {
@@ -1380,7 +1380,11 @@ class TestSocket {
   }
 
   async send(bytes: Uint8Array, to: Address): Promise<void> {
-    await this.conn.send(bytes, { transport: "udp", ...to });
+    await this.conn.send(bytes, {
+      transport: "udp",
+      hostname: to.ip,
+      port: to.port,
+    });
   }
 
   /** The next datagram, or an error after `ms`. */
@@ -1498,8 +1502,8 @@ async function withDaemon(
   ok(lines[0]?.startsWith("simp daemon listening on"), lines.join("\n"));
   try {
     await body({
-      peer: { hostname: ip, port: options.port ?? PEER_PORT },
-      client: { hostname: ip, port: options.clientPort ?? CLIENT_PORT },
+      peer: { ip: ip, port: options.port ?? PEER_PORT },
+      client: { ip: ip, port: options.clientPort ?? CLIENT_PORT },
     });
   } finally {
     abort.abort();
@@ -1823,9 +1827,9 @@ async function withChattingDaemon(
   const peer = new TestSocket(peerIp);
   const client = new TestClient(
     new TestSocket(ip),
-    { hostname: ip, port: CLIENT_PORT },
+    { ip: ip, port: CLIENT_PORT },
   );
-  const daemonPeer = { hostname: ip, port: PEER_PORT };
+  const daemonPeer = { ip: ip, port: PEER_PORT };
   try {
     await client.request({ cmd: "connect", name: "alice" });
     await peer.send(control(Op.SYN, 0, "bob"), daemonPeer);
@@ -1847,7 +1851,7 @@ Deno.test("daemon: SIGTERM in a chat sends FIN, tells the client and exits 0 (§
     "127.0.77.36",
     "127.0.77.37",
     async ({ daemon, peer, client }) => {
-      const daemonPeer = { hostname: "127.0.77.36", port: PEER_PORT };
+      const daemonPeer = { ip: "127.0.77.36", port: PEER_PORT };
       daemon.kill("SIGTERM");
       deepStrictEqual((await peer.nextDatagram()).text, "FIN 0");
       await peer.send(control(Op.ACK, 0, "bob"), daemonPeer);
@@ -1891,7 +1895,7 @@ Deno.test("daemon: a max-size chat datagram of bytes ≥ 0x80 reaches the client
     const peer = new TestSocket("127.0.79.2");
     const got: ControlEvent[] = [];
     let changed = () => {};
-    const link = DaemonLink.open(daemon.client.hostname, daemon.client.port, {
+    const link = DaemonLink.open(daemon.client.ip, daemon.client.port, {
       onEvent: (event) => {
         got.push(event);
         changed();

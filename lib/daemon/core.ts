@@ -1,47 +1,44 @@
 /**
  * Everything the daemon decides, as one sans-I/O state machine: the protocol
- * engine ({@linkcode Session}, SPEC §3–§7) joined to the client link
- * ({@linkcode ClientLink}, SPEC §9). It takes datagrams from the peer port
- * and the client port, the clock and the stop request, and produces the
- * datagrams to send from each port and the next time it wants to be woken.
- * `daemon.ts` moves bytes between it and two UDP sockets, with one timer.
+ * engine ({@linkcode Session}, SPEC §3–§7) joined to the daemon's end of the
+ * client link ({@linkcode DaemonEnd}, SPEC §9). It takes datagrams from the
+ * peer port, bytes and connection news from the client port (TCP), the
+ * clock and the stop request, and produces datagrams to send, bytes to
+ * write, connections to close, and the next time it wants to be woken.
+ * `daemon.ts` moves bytes between it and the sockets, with one timer.
  *
- * How commands map to the engine, and what happens while no client is
+ * How requests map to the engine, and what happens while no client is
  * connected, is documented on {@linkcode DaemonCore}.
  *
  * @module
  */
 
+import { type Address, formatAddress, sameAddress } from "../address.ts";
 import {
-  type Command,
-  ControlError,
-  type ControlEvent,
+  type ConnectionId,
+  DaemonEnd,
+  type DaemonEndOptions,
+} from "../link/daemon_end.ts";
+import {
   type DaemonState,
+  type LinkEvent,
+  type Request,
   SIMP_PORT,
-} from "../control.ts";
-import { type Datagram, Op, Type } from "../wire/datagram.ts";
-import {
-  ClientLink,
-  type ClientLinkOptions,
-  type CommandResult,
-  type LinkTransmit,
-} from "../client_link.ts";
+} from "../link/protocol.ts";
 import { getLogger, LogBudget, ONCE_A_MINUTE } from "../log.ts";
 import {
-  type Address,
-  formatAddress,
-  sameAddress,
   Session,
   SessionError,
   type SessionEvent,
   type SessionOptions,
 } from "../peer/session.ts";
+import { type Datagram, MAX_PAYLOAD, Op, Type } from "../wire/datagram.ts";
 
 const log = getLogger("daemon");
 
 /**
- * How long a stopping daemon waits for its client to acknowledge the last
- * events (`chat-closed` with the undelivered messages, `daemon-stopping`),
+ * How long a stopping daemon waits for the last lines (`chat-closed` with
+ * the undelivered messages, `daemon-stopping`) to be written to its client,
  * in ms. The FIN that ends a chat is sent once, at once: its ACK is not
  * waited for.
  */
@@ -75,16 +72,16 @@ export interface DaemonCoreOptions {
   clientPort?: number;
   /** Protocol settings for the engine (times in ms). */
   session?: SessionOptions;
-  /** Settings of the client link (times in ms). */
-  link?: Partial<Omit<ClientLinkOptions, "ownIp">>;
+  /** Limits of the client link (bytes). */
+  link?: Partial<DaemonEndOptions>;
   /** How long {@linkcode DaemonCore.stop} waits; default {@linkcode STOP_GRACE_MS}. */
   stopGrace?: number;
 }
 
-/** A datagram for one of the daemon's sockets to send. */
+/** What the daemon's shell must do. */
 export type DaemonAction =
   | {
-    /** From the peer port (SPEC §1.4). */
+    /** Send a datagram from the peer port (SPEC §1.4). */
     type: "peer";
     /** Destination. */
     to: Address;
@@ -93,19 +90,28 @@ export type DaemonAction =
     /** Its encoding. */
     bytes: Uint8Array;
   }
-  | ({
-    /** From the client port. */
-    type: "client";
-  } & LinkTransmit);
+  | {
+    /** Write to a client connection, after what is queued for it. */
+    type: "write";
+    /** The connection. */
+    conn: ConnectionId;
+    /** The bytes (whole lines). */
+    bytes: Uint8Array;
+  }
+  | {
+    /** Close a client connection once what is queued for it is written. */
+    type: "close";
+    /** The connection. */
+    conn: ConnectionId;
+  };
 
 /**
- * Converts an engine event to the client protocol's form: one event, or for
+ * Converts an engine event to the link's form: one event, or for
  * `peer-left`, `peer-lost` and `chat-closed` the event with the number of
  * undelivered messages followed by one `undelivered` event per message, in
- * order. (Events too large for one datagram are split later, by the client
- * link.)
+ * order.
  */
-function toControlEvents(event: SessionEvent): ControlEvent[] {
+function toLinkEvents(event: SessionEvent): LinkEvent[] {
   switch (event.type) {
     case "peer-left":
     case "peer-lost":
@@ -113,119 +119,94 @@ function toControlEvents(event: SessionEvent): ControlEvent[] {
       return [
         {
           type: event.type,
-          ip: event.peer.hostname,
+          ip: event.peer.ip,
           port: event.peer.port,
           name: event.name,
           undelivered: event.undelivered.length,
         },
-        ...event.undelivered.map(({ id, text }): ControlEvent => ({
+        ...event.undelivered.map(({ id, text }): LinkEvent => ({
           type: "undelivered",
           id,
           text,
         })),
       ];
-    default:
-      return [toControlEvent(event)];
-  }
-}
-
-/** An engine event other than the end of a chat, in the client protocol's form. */
-function toControlEvent(
-  event: Exclude<
-    SessionEvent,
-    { type: "peer-left" | "peer-lost" | "chat-closed" }
-  >,
-): ControlEvent {
-  switch (event.type) {
     case "invitation":
     case "chat-started":
     case "declined":
-      return {
+      return [{
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         name: event.name,
-      };
+      }];
     case "invitation-ended":
-      return {
+      return [{
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         name: event.name,
         reason: event.reason,
-      };
+      }];
     case "busy":
     case "peer-error":
-      return {
+      return [{
         type: event.type,
-        ip: event.peer.hostname,
+        ip: event.peer.ip,
         port: event.peer.port,
         text: event.text,
-      };
+      }];
     case "no-answer":
-      return {
-        type: event.type,
-        ip: event.peer.hostname,
-        port: event.peer.port,
-      };
+      return [{ type: event.type, ip: event.peer.ip, port: event.peer.port }];
     case "message":
-      return { type: "message", name: event.name, text: event.text };
+      return [{ type: "message", name: event.name, text: event.text }];
     case "delivered":
-      return { type: "delivered", id: event.id };
+      return [{ type: "delivered", id: event.id }];
     case "retransmitted":
-      return { type: "retransmitted", id: event.id, attempt: event.attempt };
+      return [{ type: "retransmitted", id: event.id, attempt: event.attempt }];
   }
-}
-
-/**
- * A failed `send` as its error reply should carry it: the engine's "Send
- * queue is full" {@linkcode SessionError} becomes a {@linkcode ControlError}
- * with the same message and the code `queue-full`, so that the client holds
- * the message and sends it again (docs/PROTOCOL.md); any other error is
- * returned as it is.
- */
-function withErrorCode(error: unknown): unknown {
-  if (error instanceof SessionError && error.code === "queue-full") {
-    return new ControlError(error.message, null, { code: "queue-full" });
-  }
-  return error;
 }
 
 /**
  * The daemon's decisions (SPEC §1–§9) without I/O.
  *
- * Commands map to the engine: `connect` sets the user name and answers with
- * the state (a pending invitation shows there); `invite` starts a chat
- * toward ip:port ({@linkcode SIMP_PORT} unless given; the daemon's own
- * IP with either of its ports is refused; a SYN the network refuses to send
- * ends the invitation at once, see {@linkcode DaemonCore.peerSendFailed});
- * `wait` and `ping` answer with the state; `accept`, `decline`, `leave` and
- * `send` (which answers with `msgId`) call the engine; `quit` leaves a chat
- * or withdraws an invitation of ours (a pending invitation from someone
- * else stays pending) and frees the slot. A command that does not fit the
- * phase gets an error reply with the engine's message.
+ * Requests map to the engine: `hello` sets the user name and answers with
+ * the state and limits (then a pending invitation is sent as an
+ * `invitation` event, after the events kept for a client); `invite` starts
+ * a chat toward ip:port ({@linkcode SIMP_PORT} unless given; the daemon's
+ * own IP with either of its ports is refused; a SYN the network refuses to
+ * send ends the invitation at once, see {@linkcode DaemonCore.peerSendFailed});
+ * `accept`, `decline`, `leave` and `send` (which answers with `msgId`) call
+ * the engine; `quit` leaves a chat or withdraws an invitation of ours (a
+ * pending invitation from someone else stays pending), answers ok and
+ * closes the connection. A command that does not fit the phase gets an
+ * error reply with the engine's message; a full send queue gets the code
+ * `queue-full`.
  *
- * Engine events become client events. With no client connected they are
- * kept as {@linkcode ClientLink} describes; with auto-accept the engine
- * accepts invitations itself (SPEC §4.9).
+ * A client that goes away (its connection closes) frees the slot at once;
+ * the chat goes on. Events are then kept for the next client as
+ * {@linkcode DaemonEnd} describes, and when the events waiting for the
+ * client (written and unsent, or kept) reach their limit, the engine stops
+ * ACKing new chat messages: the peer keeps them and retransmits
+ * (`Session.acceptingMessages`), so nothing that was ACKed is lost.
  *
  * @example
  * ```ts
  * import { DaemonCore } from "./core.ts";
  * const core = new DaemonCore({ ip: "127.0.0.1", port: 7777 });
- * core.receiveClient(
- *   new TextEncoder().encode('{"v":1,"id":1,"cmd":"connect","name":"alice"}'),
- *   { hostname: "127.0.0.1", port: 40000 },
+ * core.clientOpened(1, { ip: "127.0.0.1", port: 40000 }, 0);
+ * core.clientData(
+ *   1,
+ *   new TextEncoder().encode('{"id":1,"cmd":"hello","v":2,"name":"alice"}\n'),
  *   0,
  * );
- * const [reply] = core.takeActions(); // to the client: ok, state idle
+ * const [reply] = core.takeActions(); // write {"re":1,"ok":true,"v":2,…}
  * ```
  */
 export class DaemonCore {
   /** The protocol engine. */
   readonly session: Session;
-  /** The client link. */
-  readonly link: ClientLink;
+  /** The daemon's end of the client link. */
+  readonly link: DaemonEnd;
   #ip: string;
   #ports: number[];
   #stopGrace: number;
@@ -233,6 +214,7 @@ export class DaemonCore {
   #actions: DaemonAction[] = [];
   #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
+  #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -241,10 +223,7 @@ export class DaemonCore {
     if (options.clientPort !== undefined) this.#ports.push(options.clientPort);
     this.#stopGrace = options.stopGrace ?? STOP_GRACE_MS;
     this.session = new Session(options.session);
-    this.link = new ClientLink(
-      (command, now) => this.#command(command, now),
-      { ...options.link, ownIp: options.ip },
-    );
+    this.link = new DaemonEnd(options.link);
   }
 
   /** Whether {@linkcode stop} was called. */
@@ -253,28 +232,29 @@ export class DaemonCore {
   }
 
   /**
-   * Whether a stopping daemon may exit: the client has acknowledged every
-   * event (or none is connected), or the grace period is over.
+   * Whether a stopping daemon may exit: everything for the client is
+   * written (or none is connected), or the grace period is over.
    */
   finished(now: number): boolean {
     if (this.#stopDeadline === undefined) return false;
-    return now >= this.#stopDeadline || this.link.unacknowledged === 0;
+    return now >= this.#stopDeadline || this.link.client === undefined ||
+      this.link.backlog === 0;
   }
 
-  /** The daemon's state as the client protocol shows it. */
+  /** The daemon's state as the link shows it. */
   state(): DaemonState {
     const status = this.session.status();
     return status.peer === undefined ? { phase: status.phase } : {
       phase: status.phase,
       peer: {
-        ip: status.peer.hostname,
+        ip: status.peer.ip,
         port: status.peer.port,
         name: status.peerName ?? "",
       },
     };
   }
 
-  /** Returns the datagrams to send since the last call, oldest first. */
+  /** Returns what to do since the last call, oldest first. */
   takeActions(): DaemonAction[] {
     this.#collect();
     const actions = this.#actions;
@@ -284,25 +264,25 @@ export class DaemonCore {
 
   /** The time at which {@linkcode tick} must next be called, if any. */
   nextTimeout(): number | undefined {
-    const times = [
-      this.session.nextTimeout(),
-      this.link.nextTimeout(),
-      this.#stopDeadline,
-    ].filter((t): t is number => t !== undefined);
-    return times.length === 0 ? undefined : Math.min(...times);
+    const session = this.session.nextTimeout();
+    const stop = this.#stopDeadline;
+    if (stop === undefined) return session;
+    return session === undefined ? stop : Math.min(session, stop);
   }
+
+  // ------------------------------------------------------------------ inputs
 
   /**
    * A datagram arrived on the peer port (ignored once stopping). A new chat
-   * message is taken only while the client's backlog has room (flow
-   * control, {@linkcode ClientLink.hasRoom}): otherwise it is not ACKed,
-   * and the peer sends it again later.
+   * message is taken only while the events for the client are under their
+   * limit ({@linkcode DaemonEnd.hasRoom}): otherwise it is not ACKed, and
+   * the peer sends it again later.
    */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
     if (this.stopping) {
-      log.debug("Stopping: ignored a datagram from {from}", {
+      log.debug("Stopping: ignored a datagram from {from}", () => ({
         from: formatAddress(from),
-      });
+      }));
       return;
     }
     this.#updateFlow();
@@ -310,19 +290,69 @@ export class DaemonCore {
     this.#drain(now);
   }
 
-  /** A datagram arrived on the client port. */
-  receiveClient(bytes: Uint8Array, from: Address, now: number): void {
-    this.link.receive(bytes, from, now);
-    this.#drain(now);
+  /**
+   * A client connection was accepted from `remote` (the shell has checked
+   * that it is this machine, SPEC §7.2): it takes the slot, or gets the
+   * `busy` line and is closed.
+   */
+  clientOpened(conn: ConnectionId, remote: Address, now: number): void {
+    const holder = this.link.client;
+    this.link.open(conn, remote);
+    if (holder === undefined) {
+      log.info("Client connected from {client}", {
+        client: formatAddress(remote),
+      });
+    } else {
+      this.#overLimitLogs.warning(log, now, {
+        message:
+          "Refused a client from {client}: the client at {holder} holds the slot",
+        properties: {
+          client: formatAddress(remote),
+          holder: formatAddress(holder.remote),
+        },
+        heldBack: "more clients were refused",
+      });
+    }
+    this.#updateFlow();
+  }
+
+  /** Bytes arrived from a client connection. */
+  clientData(conn: ConnectionId, bytes: Uint8Array, now: number): void {
+    this.link.receive(conn, bytes);
+    for (;;) {
+      const next = this.link.next();
+      if (next === undefined) break;
+      this.#request(next.request, now);
+    }
+    this.#updateFlow();
+  }
+
+  /** The shell wrote `count` bytes queued for a client connection. */
+  clientWrote(conn: ConnectionId, count: number): void {
+    this.link.wrote(conn, count);
+    this.#updateFlow();
+  }
+
+  /** A client connection closed (by the client, broken, or as asked). */
+  clientClosed(conn: ConnectionId, now: number): void {
+    const holder = this.link.client;
+    this.link.closed(conn);
+    if (holder?.conn === conn) {
+      log.info("Client at {client} left; the slot is free", {
+        client: formatAddress(holder.remote),
+        phase: this.session.phase,
+      });
+      this.session.tick(now);
+      this.#drain(now);
+    }
     this.#updateFlow();
   }
 
   /** The clock reached `now`. */
   tick(now: number): void {
+    this.#updateFlow();
     this.session.tick(now);
     this.#drain(now);
-    this.link.tick(now);
-    this.#updateFlow();
   }
 
   /**
@@ -331,9 +361,9 @@ export class DaemonCore {
    * SYN of our invitation, that invitation cannot be answered: it is given
    * up at once, as when the invitation limit passes (SPEC §4.6) — withdrawn
    * with one FIN and `no-answer` for the client — rather than retried in
-   * silence until the limit. Any other failure is logged, within
-   * at most once a minute: retransmission and max retries
-   * already tell the user when a peer cannot be reached (SPEC §5.5).
+   * silence until the limit. Any other failure is logged, at most once a
+   * minute: retransmission and max retries already tell the user when a
+   * peer cannot be reached (SPEC §5.5).
    */
   peerSendFailed(failure: SendFailure, now: number): void {
     const { to, datagram } = failure;
@@ -355,12 +385,7 @@ export class DaemonCore {
       );
       this.session.abort(now);
       this.#drain(now);
-      const event: SessionEvent = { type: "no-answer", peer: to };
-      this.#logEvent(event, now);
-      for (const controlEvent of toControlEvents(event)) {
-        this.link.emit(controlEvent, now);
-      }
-      this.#collect();
+      this.#event({ type: "no-answer", peer: to }, now);
       return;
     }
     this.#sendFailureLogs.warning(log, now, {
@@ -376,23 +401,25 @@ export class DaemonCore {
    * chat is closed even with messages unacknowledged, an invitation of
    * ours withdrawn, a pending one declined (SPEC §4.4, §6.1); the client
    * gets `chat-closed` with the undelivered messages, if a chat was going
-   * on, and `daemon-stopping`. From then on datagrams from peers are
-   * ignored, and {@linkcode finished} says when to exit: once the client
-   * has acknowledged the events, at the latest after the grace period.
+   * on, and `daemon-stopping`, and its connection is closed after them.
+   * From then on datagrams from peers are ignored and requests refused,
+   * and {@linkcode finished} says when to exit: once those lines are
+   * written, at the latest after the grace period.
    */
   stop(now: number): void {
     if (this.stopping) return;
     this.#stopDeadline = now + this.#stopGrace;
     this.session.abort(now);
     this.#drain(now);
-    this.link.emit({ type: "daemon-stopping" }, now);
+    this.link.emit({ type: "daemon-stopping" });
+    this.link.closeClient();
   }
 
   // --------------------------------------------------------------- internals
 
   /**
-   * Flow control: the engine takes new chat messages only while the
-   * client's backlog is below its limit. Nothing else is held back: the
+   * Flow control: the engine takes new chat messages only while the events
+   * for the client are under their limit. Nothing else is held back: the
    * peer's stop-and-wait makes it wait for the ACK and send again.
    */
   #updateFlow(): void {
@@ -401,31 +428,48 @@ export class DaemonCore {
     this.session.acceptingMessages = accepting;
     log.debug(
       accepting
-        ? "The client caught up ({backlog} events waiting): taking the peer's messages again"
-        : "{backlog} events wait for the client: the peer's new messages wait too (not ACKed)",
-      { backlog: this.link.backlog },
+        ? "The client caught up: taking the peer's messages again"
+        : "The client's events reached their limit ({backlog} bytes unwritten, {kept} kept): the peer's new messages wait (not ACKed)",
+      () => ({ backlog: this.link.backlog, kept: this.link.kept }),
     );
   }
 
-  #command(command: Command, now: number): CommandResult {
-    if (this.stopping && command.cmd !== "quit") {
-      throw new SessionError(
+  /** Carries out one valid request and answers it. */
+  #request(request: Request, now: number): void {
+    const link = this.link;
+    if (this.stopping && request.cmd !== "quit") {
+      link.fail(
+        request.id,
         "The daemon is stopping: start it again with simp daemon",
       );
+      return;
     }
     const session = this.session;
     try {
-      switch (command.cmd) {
-        case "connect":
-          session.userName = command.name;
-          return { state: this.state() };
-        case "wait":
-        case "ping":
+      switch (request.cmd) {
+        case "hello": {
+          session.userName = request.name;
           session.tick(now);
-          return { state: this.state() };
+          this.#drain(now);
+          link.welcome(request.id, this.state(), {
+            queue: session.config.maxQueue,
+            text: MAX_PAYLOAD,
+          });
+          // A pending invitation is shown to the new client (SPEC §4.2).
+          const status = session.status();
+          if (status.phase === "invited" && status.peer !== undefined) {
+            link.emit({
+              type: "invitation",
+              ip: status.peer.ip,
+              port: status.peer.port,
+              name: status.peerName ?? "",
+            });
+          }
+          return;
+        }
         case "invite": {
-          const to = { hostname: command.ip, port: command.port ?? SIMP_PORT };
-          if (to.hostname === this.#ip && this.#ports.includes(to.port)) {
+          const to = { ip: request.ip, port: request.port ?? SIMP_PORT };
+          if (to.ip === this.#ip && this.#ports.includes(to.port)) {
             throw new SessionError(
               `${
                 formatAddress(to)
@@ -433,35 +477,46 @@ export class DaemonCore {
             );
           }
           session.invite(to, now);
-          return {};
+          link.answer(request.id);
+          break;
         }
         case "accept":
           session.accept(now);
-          return {};
+          link.answer(request.id);
+          break;
         case "decline":
           session.decline(now);
-          return {};
+          link.answer(request.id);
+          break;
         case "leave":
           session.leave(now);
-          return {};
+          link.answer(request.id);
+          break;
         case "send":
-          try {
-            return { msgId: session.send(command.text, now) };
-          } catch (error) {
-            throw withErrorCode(error);
-          }
+          link.answer(request.id, { msgId: session.send(request.text, now) });
+          break;
         case "quit":
           // SPEC §8.4: quitting closes a chat; an invitation from someone
           // else stays pending for the next client (SPEC §4.2).
           session.tick(now);
+          this.#drain(now);
           if (session.phase !== "idle" && session.phase !== "invited") {
             session.leave(now);
           }
-          return {};
+          link.quit(request.id);
+          log.info("Client quit");
+          break;
       }
-    } finally {
-      this.#drain(now);
+    } catch (error) {
+      if (!(error instanceof SessionError)) throw error;
+      link.fail(
+        request.id,
+        error.message,
+        error.code === "queue-full" ? { code: "queue-full" } : {},
+      );
     }
+    // Events the command caused follow its reply.
+    this.#drain(now);
   }
 
   /** Moves the engine's actions out: datagrams to send, events to the client. */
@@ -477,27 +532,40 @@ export class DaemonCore {
           });
           break;
         case "event":
-          this.#logEvent(action.event, now);
-          for (const event of toControlEvents(action.event)) {
-            this.link.emit(event, now);
-          }
+          this.#event(action.event, now);
           break;
         case "drop":
-          log.debug("Dropped a datagram from {from} ({reason}): {detail}", {
-            from: formatAddress(action.from),
-            reason: action.reason,
-            detail: action.detail,
-          });
+          log.debug(
+            "Dropped a datagram from {from} ({reason}): {detail}",
+            () => ({
+              from: formatAddress(action.from),
+              reason: action.reason,
+              detail: action.detail,
+            }),
+          );
           break;
       }
     }
-    this.#collect();
+  }
+
+  #event(event: SessionEvent, now: number): void {
+    this.#logEvent(event, now);
+    for (const linkEvent of toLinkEvents(event)) {
+      const before = this.link.counters["over-limit"];
+      this.link.emit(linkEvent);
+      if (this.link.counters["over-limit"] !== before) {
+        this.#overLimitLogs.warning(log, now, {
+          message:
+            "Dropped a {type} event: the events waiting for the client are over their limit",
+          properties: { type: linkEvent.type },
+          heldBack: "more events were dropped",
+        });
+      }
+    }
   }
 
   #collect(): void {
-    for (const transmit of this.link.takeTransmits()) {
-      this.#actions.push({ type: "client", ...transmit });
-    }
+    for (const action of this.link.takeActions()) this.#actions.push(action);
   }
 
   /**
@@ -510,7 +578,7 @@ export class DaemonCore {
       case "message":
       case "delivered":
       case "retransmitted":
-        log.debug("Event {type}", { type: event.type, event });
+        log.debug("Event {type}", () => ({ type: event.type, event }));
         return;
     }
     const withheld = this.#eventLogs.take(now);

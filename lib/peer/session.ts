@@ -26,24 +26,7 @@ import {
   StopAndWaitReceiver,
   StopAndWaitSender,
 } from "./stop_and_wait.ts";
-
-/** A UDP address: IPv4 dotted quad and port. */
-export interface Address {
-  /** IPv4 address, e.g. `127.0.0.1`. */
-  hostname: string;
-  /** UDP port. */
-  port: number;
-}
-
-/** Formats an address as `ip:port`. */
-export function formatAddress(address: Address): string {
-  return `${address.hostname}:${address.port}`;
-}
-
-/** Whether two addresses are the same IP and port (`a` may be absent). */
-export function sameAddress(a: Address | undefined, b: Address): boolean {
-  return a !== undefined && a.hostname === b.hostname && a.port === b.port;
-}
+import { type Address, formatAddress, sameAddress } from "../address.ts";
 
 /** Protocol settings; every time is in milliseconds. */
 export interface SessionConfig {
@@ -207,7 +190,7 @@ interface Chat {
  * ```ts
  * import { Session } from "./session.ts";
  * const s = new Session({ userName: "alice" });
- * s.invite({ hostname: "127.0.0.2", port: 7777 }, 0);
+ * s.invite({ ip: "127.0.0.2", port: 7777 }, 0);
  * const [syn] = s.takeActions(); // transmit SYN to 127.0.0.2:7777
  * ```
  */
@@ -473,7 +456,7 @@ export class Session {
     const peer = this.#peer;
     const fromPeer = sameAddress(peer, from) ||
       // An invited daemon may answer from another port (SPEC §1.4).
-      (this.#phase === "inviting" && peer?.hostname === from.hostname);
+      (this.#phase === "inviting" && peer?.ip === from.ip);
     if (fromPeer) {
       this.#onPeerDatagram(d, from, now);
       return;
@@ -573,7 +556,7 @@ export class Session {
         }
         break;
       case "inviting":
-        if (this.#peer!.hostname === from.hostname) {
+        if (this.#peer!.ip === from.ip) {
           // SPEC §4.7: crossed invitations, finish like a simultaneous open.
           this.#peer = from;
           this.#peerName = d.user;
@@ -927,8 +910,8 @@ export class Session {
 
   #notIdle(): SessionError {
     const who = this.#peerName
-      ? `${this.#peerName} (${this.#peer!.hostname})`
-      : this.#peer!.hostname;
+      ? `${this.#peerName} (${this.#peer!.ip})`
+      : this.#peer!.ip;
     switch (this.#phase) {
       case "inviting":
         return new SessionError(

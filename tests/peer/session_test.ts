@@ -5,17 +5,17 @@ import assert from "node:assert/strict";
 import { BUSY_TEXT, type Datagram, Op } from "../../lib/wire/datagram.ts";
 import {
   type Action,
-  type Address,
   Session,
   type SessionConfig,
   SessionError,
   type SessionEvent,
 } from "../../lib/peer/session.ts";
+import type { Address } from "../../lib/address.ts";
 import { chat, control, summary } from "../support/datagrams.ts";
 
-const A: Address = { hostname: "127.0.77.1", port: 7777 };
-const B: Address = { hostname: "127.0.77.2", port: 7777 };
-const C: Address = { hostname: "127.0.77.3", port: 7777 };
+const A: Address = { ip: "127.0.77.1", port: 7777 };
+const B: Address = { ip: "127.0.77.2", port: 7777 };
+const C: Address = { ip: "127.0.77.3", port: 7777 };
 const T = 5000; // the spec's default timeout
 
 interface Sent {
@@ -633,7 +633,7 @@ Deno.test("§4.6 a withdrawn invitation (FIN from the inviter) is ACKed and repo
 
 Deno.test("§1.4 a SYN from an ephemeral port is answered to that address and port", () => {
   const b = new Session({ userName: "bob" });
-  const ephemeral = { hostname: "127.0.77.1", port: 54321 };
+  const ephemeral = { ip: "127.0.77.1", port: 54321 };
   b.receive(control(Op.SYN, 0, "alice"), ephemeral, 0);
   b.accept(10);
   const { sent } = drain(b);
@@ -755,7 +755,7 @@ Deno.test("§7.3 busy answers are rate-limited", () => {
 Deno.test("§7.3 former peers are bounded", () => {
   const b = new Session({ userName: "bob", maxFormerPeers: 2 });
   const peers = [1, 2, 3].map((i) => ({
-    hostname: `127.0.77.${10 + i}`,
+    ip: `127.0.77.${10 + i}`,
     port: 7777,
   }));
   for (const p of peers) {
@@ -764,7 +764,7 @@ Deno.test("§7.3 former peers are bounded", () => {
   }
   drain(b);
   for (const p of peers) b.receive(control(Op.FIN, 0, "x"), p, 2);
-  const acked = drain(b).sent.map((s) => s.to.hostname);
+  const acked = drain(b).sent.map((s) => s.to.ip);
   assert.deepEqual(acked, ["127.0.77.12", "127.0.77.13"]);
 });
 

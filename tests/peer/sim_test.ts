@@ -58,8 +58,8 @@ import {
  */
 const RUNS = 2000;
 
-const A = { hostname: "127.0.77.1", port: 7777 };
-const B = { hostname: "127.0.77.2", port: 7777 };
+const A = { ip: "127.0.77.1", port: 7777 };
+const B = { ip: "127.0.77.2", port: 7777 };
 
 // ------------------------------------------------- the simulated network
 

@@ -18,6 +18,7 @@
  * @example
  * ```ts
  * import { Session } from "../../lib/peer/session.ts";
+import {  } from "../../lib/address.ts";
  * import { SimNetwork } from "./sim_network.ts";
  * const net = new SimNetwork({ seed: 1, impairments: { loss: 0.1, delay: 20 } });
  * const alice = net.addNode(new Session({ userName: "alice" }));
@@ -30,13 +31,8 @@
  */
 
 import { opName } from "../../lib/wire/datagram.ts";
-import {
-  type Action,
-  type Address,
-  formatAddress,
-  type Session,
-  type SessionEvent,
-} from "../../lib/peer/session.ts";
+import type { Action, Session, SessionEvent } from "../../lib/peer/session.ts";
+import { type Address, formatAddress } from "../../lib/address.ts";
 
 // ------------------------------------------------------------------- PRNG
 
@@ -117,7 +113,7 @@ export function internetChecksum(bytes: Uint8Array, initial = 0): number {
 function udpHeaderSum(from: Address, to: Address, length: number): number {
   const udpLength = 8 + length;
   let sum = 17 + udpLength + udpLength + from.port + to.port;
-  for (const host of [from.hostname, to.hostname]) {
+  for (const host of [from.ip, to.ip]) {
     const [a, b, c, d] = host.split(".").map(Number);
     sum += ((a << 8) | b) + ((c << 8) | d);
   }
@@ -484,7 +480,7 @@ export class SimNetwork {
    */
   addNode(session: Session, address?: Address): SimNode {
     const at = address ??
-      { hostname: `127.0.77.${this.#nodes.size + 1}`, port: 7777 };
+      { ip: `127.0.77.${this.#nodes.size + 1}`, port: 7777 };
     const key = formatAddress(at);
     if (this.#nodes.has(key)) {
       throw new Error(`Address ${key} is taken: give the node another one`);
