@@ -3,8 +3,12 @@
  * purpose (tests/support/mutant_daemon.ts): each broken rule must fail the
  * check named for it in `MUTATIONS` and no other, and the unbroken engine
  * must pass every check. The daemons run in this process, on 127.0.95.20
- * and up (three addresses each: daemon, peer, third), all at once: the
- * battery mostly waits, so they do not get in each other's way.
+ * and up (three addresses each: daemon, peer, third), several at once: the
+ * battery mostly waits. The machine is shared and noisy, and a daemon in
+ * this process shares its event loop with the battery, so a stall can push
+ * one retransmission out of its window: a battery whose verdicts are not
+ * the expected ones runs once more, alone, and that run is what counts (a
+ * broken rule is caught again; a stall is not repeated).
  */
 
 import { deepStrictEqual } from "node:assert/strict";
@@ -44,6 +48,12 @@ async function battery(
 
 function failures(report: ConformanceReport): string[] {
   return report.results.filter((r) => r.verdict === "FAIL").map((r) => r.id);
+}
+
+/** Exactly `want` failed, and nothing was skipped (a driver does all). */
+function expected(report: ConformanceReport, want: string[]): boolean {
+  return JSON.stringify(failures(report)) === JSON.stringify(want) &&
+    report.results.every((r) => r.verdict !== "SKIP");
 }
 
 function explain(report: ConformanceReport): string {

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { type Address, Session } from "../../lib/peer/session.ts";
+import type { Address } from "../../lib/address.ts";
+import { Session } from "../../lib/peer/session.ts";
 import type {
   Driver,
   DriverReply,
@@ -77,6 +78,10 @@ const FIN = 0x08;
 
 function isOp(b: Uint8Array, type: number, op: number): boolean {
   return b.length >= 39 && b[0] === type && b[1] === op;
+}
+
+function udp(to: Address): Deno.NetAddr {
+  return { transport: "udp", hostname: to.ip, port: to.port };
 }
 
 function key(b: Uint8Array): string {
@@ -147,7 +152,7 @@ export class MutantDaemon implements Driver {
         return;
       }
       const { hostname, port } = addr as Deno.NetAddr;
-      this.#inbound(data, { hostname, port });
+      this.#inbound(data, { ip: hostname, port });
     }
   }
 
@@ -157,7 +162,7 @@ export class MutantDaemon implements Driver {
     const status = this.#session.status();
     this.#phaseBefore = status.phase;
     const peer = status.peer;
-    const fromPeer = peer !== undefined && peer.hostname === from.hostname &&
+    const fromPeer = peer !== undefined && peer.ip === from.ip &&
       peer.port === from.port;
     if (m === "accepts-bad-length" && bytes.length >= 39) {
       new DataView(bytes.buffer).setUint32(35, bytes.length - 39);
@@ -213,7 +218,7 @@ export class MutantDaemon implements Driver {
         if (isOp(action.bytes, CONTROL, ACK)) this.#acked = true;
         const out = this.#outbound(action.bytes.slice(), action.to);
         if (out) {
-          this.#conn.send(out, { transport: "udp", ...action.to }).catch(
+          this.#conn.send(out, udp(action.to)).catch(
             () => {},
           );
         }
@@ -230,7 +235,7 @@ export class MutantDaemon implements Driver {
 
   #outbound(b: Uint8Array, to: Address): Uint8Array | undefined {
     const m = this.#mutation;
-    const toKey = `${to.hostname}:${to.port}`;
+    const toKey = `${to.ip}:${to.port}`;
     const lastIn = this.#lastIn;
     const before = this.#phaseBefore;
     const fromTimer = this.#fromTimer;
@@ -346,7 +351,7 @@ export class MutantDaemon implements Driver {
         }
         case "invite":
           this.#lastIn = undefined;
-          s.invite({ hostname: request.ip, port: 7777 }, performance.now());
+          s.invite({ ip: request.ip, port: 7777 }, performance.now());
           this.#flush();
           return { ok: true };
         case "send": {
@@ -364,7 +369,7 @@ export class MutantDaemon implements Driver {
             out.set(new TextEncoder().encode("mutant"), 3);
             new DataView(out.buffer).setUint32(35, text.length);
             out.set(text, 39);
-            await this.#conn.send(out, { transport: "udp", ...peer });
+            await this.#conn.send(out, udp(peer));
           }
           return { ok: true };
         }
