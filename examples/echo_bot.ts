@@ -15,7 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Chat, ChatError, connect } from "../mod.ts";
+import { type Chat, type ChatError, connect } from "../mod.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

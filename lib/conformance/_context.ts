@@ -26,7 +26,7 @@ import {
 } from "./_codec.ts";
 import {
   type Addr,
-  Endpoint,
+  type Endpoint,
   formatAddr,
   type Received,
   sleep,
