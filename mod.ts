@@ -1,8 +1,8 @@
 /**
  * simp: the reference implementation of SIMP, a one-to-one chat protocol on
  * UDP (see `docs/PROTOCOL.md`). Run as a program (`deno run -A mod.ts
- * --help`) it is the `simp` command with its `daemon` and `client`
- * subcommands. As a library it exports, by layer:
+ * --help`) it is the `simp` command with its `daemon`, `client` and
+ * `conformance` subcommands. As a library it exports, by layer:
  *
  * - the wire codec: {@linkcode encodeDatagram}, {@linkcode decodeDatagram},
  *   {@linkcode Type}, {@linkcode Op} and the datagram types and errors;
@@ -14,7 +14,9 @@
  *   {@linkcode ClientEnd} and the message types;
  * - a client for programs: {@linkcode connect} returns a {@linkcode Chat}
  *   with `invite`, `accept`, `decline`, `send` (resolves when delivered),
- *   `leave`, `close` and its events as an async iterable.
+ *   `leave`, `close` and its events as an async iterable;
+ * - the conformance battery against any SIMP daemon:
+ *   {@linkcode runConformance} with a {@linkcode Driver} for its user.
  *
  * @example A bot that accepts the first invitation and answers every message
  * ```ts ignore
@@ -187,6 +189,30 @@ export {
   EVENT_BUFFER_LIMIT,
   type InviteOptions,
 } from "./lib/user/program.ts";
+
+// The conformance battery (`simp conformance`, docs/CONFORMANCE.md).
+export {
+  type CheckInfo,
+  type ConformanceOptions,
+  listChecks,
+  runConformance,
+  type RunIo,
+} from "./lib/conformance/runner.ts";
+export type {
+  CheckResult,
+  ConformanceReport,
+  TraceLine,
+  Verdict,
+} from "./lib/conformance/report.ts";
+export {
+  type Driver,
+  type DriverCommand,
+  type DriverReply,
+  type DriverRequest,
+  NO_DRIVER,
+  ProcessDriver,
+  type ProcessDriverOptions,
+} from "./lib/conformance/driver.ts";
 
 // Logging.
 export {
