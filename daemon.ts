@@ -53,6 +53,12 @@ const DATAGRAM_BUFFER = 65_507;
 /** How much is read from the client at a time, and written at most in one write. */
 const CHUNK = 65_536;
 
+/**
+ * How long a connection that finds the slot held waits before it is told
+ * `busy`, in ms (see `Daemon.#open`).
+ */
+const SLOT_GRACE_MS = 10;
+
 /** Optional hooks of {@linkcode runDaemon}, for embedding and tests. */
 export interface RunDaemonHooks {
   /** Stops the daemon like SIGINT when aborted. */
@@ -361,12 +367,26 @@ class Daemon {
         wake: undefined,
       };
       this.#connections.set(c.id, c);
-      this.#handle(
-        "client connection",
-        () => this.#core.clientOpened(c.id, remote, performance.now()),
-      );
-      this.#track(this.#readLoop(c));
+      this.#track(this.#open(c, remote));
     }
+  }
+
+  /**
+   * Hands a new connection to the core and starts reading it. While the
+   * slot is held, the verdict waits a moment: a client that closed its
+   * connection and connected again at once must not find its own old
+   * connection holding the slot (its end is already in the socket queue).
+   */
+  async #open(c: Connection, remote: Address): Promise<void> {
+    if (this.#core.link.client !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, SLOT_GRACE_MS));
+      if (c.closed || this.#closing) return;
+    }
+    this.#handle(
+      "client connection",
+      () => this.#core.clientOpened(c.id, remote, performance.now()),
+    );
+    await this.#readLoop(c);
   }
 
   async #readLoop(c: Connection): Promise<void> {

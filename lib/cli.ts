@@ -48,7 +48,7 @@ export interface DaemonOptions {
   ip: string;
   /** UDP port for daemon-to-daemon traffic (§1.1, default {@linkcode SIMP_PORT}). */
   port: number;
-  /** UDP port the client talks to, on the same IP (§1.1, default {@linkcode CLIENT_PORT}). */
+  /** TCP port the client talks to, on the same IP (§1.1, §9, default {@linkcode CLIENT_PORT}). */
   clientPort: number;
   /** Retransmission timeout in milliseconds (§5.2, default 5000). */
   timeoutMs: number;
@@ -175,7 +175,7 @@ It talks to other daemons on IP:PORT and to one client on IP:CLIENT-PORT.
 
 Options:
   --port PORT          UDP port for daemon-to-daemon traffic (default ${SIMP_PORT})
-  --client-port PORT   UDP port for the client (default ${CLIENT_PORT})
+  --client-port PORT   TCP port for the client (default ${CLIENT_PORT})
   --timeout SECONDS    retransmission timeout, greater than 0, decimals
                        allowed (default 5)
   --retries N          retransmissions before the peer is given up,

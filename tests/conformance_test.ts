@@ -6,7 +6,8 @@
  * The datagrams are built and read by a small codec written here from the
  * table of §2; it deliberately does not use `lib/wire/datagram.ts`, so that these
  * tests cross-check the project's codec. The daemon's user is driven through
- * its client port with the JSON control protocol of `docs/PROTOCOL.md`.
+ * its client port with the JSON link of `docs/PROTOCOL.md` (TCP, one object
+ * per line).
  *
  * Addresses: test N runs its daemon on 127.0.81.(10·N) and its peers on
  * 127.0.81.(10·N + 1…5); nothing else uses 127.0.81.x.
@@ -283,51 +284,83 @@ class Peer {
 
 type Json = Record<string, unknown>;
 
-/** A minimal client of the JSON control protocol, acknowledging every event. */
+/**
+ * A minimal client of the link (TCP, one JSON object per line), written
+ * from docs/PROTOCOL.md alone.
+ */
 class ControlClient {
-  readonly conn: Deno.DatagramConn;
   readonly daemon: Addr;
   readonly events: Json[] = [];
+  #conn: Promise<Deno.TcpConn>;
+  #loops: Promise<void>[] = [];
   #replies = new Map<number, Json>();
   #signal = new Signal();
-  #lastEv = 0;
   #nextId = 1;
   #loop: Promise<void>;
 
-  constructor(hostname: string, daemon: Addr) {
-    this.conn = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
+  constructor(_hostname: string, daemon: Addr) {
     this.daemon = daemon;
+    this.#conn = Deno.connect({ hostname: daemon.hostname, port: daemon.port });
     this.#loop = this.#receive();
   }
 
+  /**
+   * Closes the connection without quitting and connects again, until the
+   * daemon has freed the slot; returns the new hello's reply.
+   */
+  async reconnect(name: string): Promise<Json> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      (await this.#conn).close();
+      this.#loops.push(this.#loop);
+      this.#replies.clear();
+      this.#conn = Deno.connect({
+        hostname: this.daemon.hostname,
+        port: this.daemon.port,
+      });
+      this.#loop = this.#receive();
+      const reply = await this.reply("hello", { v: 2, name });
+      if (reply.ok === true) return reply;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    fail("the daemon never freed the slot");
+  }
+
   async #receive(): Promise<void> {
-    const to = { transport: "udp" as const, ...this.daemon };
+    let conn: Deno.TcpConn;
+    try {
+      conn = await this.#conn;
+    } catch {
+      return; // not reachable: requests fail
+    }
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(65_536);
+    let pending = "";
     for (;;) {
-      let data: Uint8Array;
+      let n: number | null;
       try {
-        [data] = await this.conn.receive();
+        n = await conn.read(buffer);
       } catch {
         return; // closed
       }
-      let message: Json;
-      try {
-        message = JSON.parse(new TextDecoder().decode(data));
-      } catch {
-        continue;
-      }
-      if (typeof message.ev === "number") {
-        if (message.ev === this.#lastEv + 1) {
-          this.#lastEv = message.ev;
-          this.events.push(message.event as Json);
-        }
-        const ack = JSON.stringify({ v: 1, ack: this.#lastEv });
+      if (n === null) return;
+      pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+      let end: number;
+      while ((end = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 1);
+        let message: Json;
         try {
-          await this.conn.send(new TextEncoder().encode(ack), to);
+          message = JSON.parse(line);
         } catch {
-          return; // closed
+          continue;
         }
-      } else if (typeof message.re === "number") {
-        this.#replies.set(message.re, message);
+        if (typeof message.event === "object" && message.event !== null) {
+          this.events.push(message.event as Json);
+        } else if (typeof message.re === "number") {
+          this.#replies.set(message.re, message);
+        } else if (message.re === null) {
+          this.#replies.set(-1, message); // answers the request outstanding
+        }
       }
       this.#signal.notify();
     }
@@ -343,14 +376,19 @@ class ControlClient {
   /** Sends a command and returns its reply, whatever it is. */
   async reply(cmd: string, fields: Json = {}): Promise<Json> {
     const id = this.#nextId++;
+    const conn = await this.#conn;
     const bytes = new TextEncoder().encode(
-      JSON.stringify({ v: 1, id, cmd, ...fields }),
+      JSON.stringify({ id, cmd, ...fields }) + "\n",
     );
-    for (let attempt = 0; attempt < 7; attempt++) {
-      await this.conn.send(bytes, { transport: "udp", ...this.daemon });
-      const reply = await this.#signal.poll(() => this.#replies.get(id), 300);
-      if (reply !== undefined) return reply;
+    let written = 0;
+    while (written < bytes.length) {
+      written += await conn.write(bytes.subarray(written));
     }
+    const reply = await this.#signal.poll(
+      () => this.#replies.get(id) ?? this.#replies.get(-1),
+      WAIT,
+    );
+    if (reply !== undefined) return reply;
     fail(`no reply to ${cmd}`);
   }
 
@@ -375,13 +413,7 @@ class ControlClient {
   /** `[name, text]` of every message event. */
   messages(): [unknown, unknown][] {
     const joined: [unknown, unknown][] = [];
-    let text = "";
-    for (const e of this.of("message")) {
-      text += e.text;
-      if (e.continued === true) continue; // a part of a large message
-      joined.push([e.name, text]);
-      text = "";
-    }
+    for (const e of this.of("message")) joined.push([e.name, e.text]);
     return joined;
   }
 
@@ -398,8 +430,12 @@ class ControlClient {
   }
 
   async close(): Promise<void> {
-    this.conn.close();
-    await this.#loop;
+    try {
+      (await this.#conn).close();
+    } catch {
+      // never connected, or already closed
+    }
+    await Promise.all([this.#loop, ...this.#loops]);
   }
 }
 
@@ -480,7 +516,7 @@ async function scenario(
     },
   };
   try {
-    if (connect) await client.request("connect", { name: ALICE });
+    if (connect) await client.request("hello", { v: 2, name: ALICE });
     await body(scene);
   } catch (error) {
     if (error instanceof Error) {
@@ -566,8 +602,13 @@ async function expectHeader(
   return got;
 }
 
+/**
+ * The daemon's phase, from the state in a hello reply: the link has no
+ * other way to ask. The client closes its connection without quitting
+ * (the chat goes on, §7.2) and says hello again on a new one.
+ */
 async function phase(client: ControlClient): Promise<unknown> {
-  const reply = await client.request("wait");
+  const reply = await client.reconnect(ALICE);
   return (reply.state as Json).phase;
 }
 
@@ -1198,7 +1239,7 @@ Deno.test("§4.2: an invitation that arrives before any client connects stays pe
     const p = s.peer(1);
     await p.send(control(SYN, 0, BOB), s.daemon);
     await p.quiet(QUIET, "no answer while no client is connected");
-    const reply = await s.client.request("connect", { name: ALICE });
+    const reply = await s.client.request("hello", { v: 2, name: ALICE });
     const state = reply.state as Json;
     strictEqual(state.phase, "invited", JSON.stringify(state));
     strictEqual((state.peer as Json).name, BOB, JSON.stringify(state));
@@ -1223,7 +1264,7 @@ Deno.test("§4.9: with auto-accept and no client, the chat is accepted and its m
     await expectHeader(s, p, CONTROL, ACK, 0);
     await p.send(chat(1, BOB, "and again"), s.daemon);
     await expectHeader(s, p, CONTROL, ACK, 1);
-    const reply = await s.client.request("connect", { name: ALICE });
+    const reply = await s.client.request("hello", { v: 2, name: ALICE });
     strictEqual((reply.state as Json).phase, "established");
     deepStrictEqual(await s.client.waitMessages(2), [
       [BOB, "while you were away"],

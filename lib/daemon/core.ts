@@ -13,7 +13,12 @@
  * @module
  */
 
-import { type Address, formatAddress, sameAddress } from "../address.ts";
+import {
+  type Address,
+  formatAddress,
+  sameAddress,
+  specialAddress,
+} from "../address.ts";
 import {
   type ConnectionId,
   DaemonEnd,
@@ -469,6 +474,12 @@ export class DaemonCore {
         }
         case "invite": {
           const to = { ip: request.ip, port: request.port ?? SIMP_PORT };
+          const special = specialAddress(to.ip);
+          if (special !== undefined) {
+            throw new SessionError(
+              `${to.ip} is ${special}, not a daemon's: invite one user's daemon IP address such as 127.0.0.2`,
+            );
+          }
           if (to.ip === this.#ip && this.#ports.includes(to.port)) {
             throw new SessionError(
               `${
