@@ -238,7 +238,7 @@ Options:
   --interactive        ask the person at the target to act instead
   --json FILE          write every result with its datagrams to FILE
   --only IDS           run only these checks: ids or groups, comma-
-                       separated, * as a wildcard (e.g. chat,busy.answer)
+                       separated, * as a wildcard (e.g. chat,busy.responder)
   -h, --help           show this help
 
 Without --driver or --interactive only the checks that need no user run;

@@ -89,22 +89,27 @@ async function ackIt(ctx: Context, ep: Endpoint, got: Got): Promise<void> {
 }
 
 /**
- * A SYN from `ep` while the target is busy: its ERR (any text) and, if it
- * follows at once, its FIN, which is ACKed (§4.8). Returns the ERR.
+ * A SYN from `ep` while the target is busy in `role`: ERR with exactly the
+ * busy text, then FIN, which is ACKed (§4.8).
  */
-async function busyAnswer(ctx: Context, ep: Endpoint, role: string) {
+async function busyAnswer(
+  ctx: Context,
+  ep: Endpoint,
+  role: string,
+): Promise<void> {
   await ctx.sendControl(ep, SYN, 0);
-  const err = await ctx.expect(
+  await ctx.expect(
     ep,
-    { type: CONTROL, op: ERR },
-    `the busy answer to a SYN from a third address while ${role} (§4.8)`,
+    { type: CONTROL, op: ERR, payload: BUSY_TEXT },
+    `${role}, a SYN from a third address gets ERR with exactly this text (§4.8)`,
   );
-  const fin = await ctx.next(ep, ctx.timing.quietMs, "FIN after the ERR");
-  if (fin !== undefined && isKind(fin.d, CONTROL, FIN)) {
-    await ctx.sendControl(ep, ACK, fin.d.seq);
-  }
+  const fin = await ctx.expect(
+    ep,
+    { type: CONTROL, op: FIN },
+    "FIN right after the ERR (§4.8)",
+  );
+  await ctx.sendControl(ep, ACK, fin.d.seq);
   ctx.disengage(ep);
-  return err;
 }
 
 /** The malformed variants of one rule of §2.1, at idle and in a chat. */
@@ -482,26 +487,60 @@ export const CHECKS: readonly Check[] = [
     },
   },
   {
-    id: "busy.answer",
+    id: "handshake.crossed",
+    spec: "§4.7",
+    title:
+      "crossed invitations: a SYN from the daemon it is inviting gets SYN+ACK, never busy",
+    async run(ctx) {
+      const { peer } = ctx;
+      await ctx.outbound(peer, { answer: false });
+      await ctx.sendControl(peer, SYN, 0);
+      await ctx.expect(
+        peer,
+        { type: CONTROL, op: SYN_ACK, seq: 0 },
+        "SYN+ACK to the SYN of the daemon it is inviting (§4.7)",
+      );
+      await ctx.sendControl(peer, ACK, 0);
+      await ctx.stillChatting(peer, "an ACK: the chat is established (§4.7)");
+    },
+  },
+  {
+    id: "handshake.reply-to-source",
+    spec: "§1.4",
+    title:
+      "a chat started from another port than 7777 is answered at that port, never at 7777",
+    async run(ctx) {
+      const { ephemeral, peer } = ctx;
+      try {
+        await ctx.inbound(ephemeral);
+      } catch (error) {
+        const wrong = peer.drain()[0];
+        if (wrong === undefined) throw error;
+        ctx.fail(
+          `the answer to a SYN from port ${ephemeral.addr.port} at that port (§1.4)`,
+          `${describe(wrong.bytes)} went to port ${peer.addr.port} at +${
+            ms3(wrong.t)
+          }`,
+        );
+      }
+      await ctx.sendChat(ephemeral, "from another port");
+      await ctx.expect(
+        ephemeral,
+        { type: CONTROL, op: ACK },
+        "an ACK at the port the chat datagram came from (§1.4)",
+      );
+      await ctx.quiet(peer, 0, `nothing at port ${peer.addr.port} (§1.4)`);
+    },
+  },
+  {
+    id: "busy.responder",
     spec: "§4.8",
     title:
-      `in a chat, a SYN from a third address gets ERR "${BUSY_TEXT}" then FIN; the chat goes on`,
+      `in a chat it accepted, a SYN from a third address gets ERR "${BUSY_TEXT}" then FIN; the chat goes on`,
     async run(ctx) {
       const { peer, third } = ctx;
       await ctx.inbound(peer);
-      await ctx.sendControl(third, SYN, 0);
-      await ctx.expect(
-        third,
-        { type: CONTROL, op: ERR, payload: BUSY_TEXT },
-        "ERR with exactly this text (§4.8)",
-      );
-      const fin = await ctx.expect(
-        third,
-        { type: CONTROL, op: FIN },
-        "FIN right after the ERR (§4.8)",
-      );
-      await ctx.sendControl(third, ACK, fin.d.seq);
-      ctx.disengage(third);
+      await busyAnswer(ctx, third, "in a chat it accepted");
       await ctx.stillChatting(peer, "an ACK: the chat goes on (§4.8)");
     },
   },
@@ -509,7 +548,7 @@ export const CHECKS: readonly Check[] = [
     id: "busy.initiator",
     spec: "§4.8",
     title:
-      "in a chat it started, a SYN from a third address gets ERR; the chat goes on",
+      `in a chat it started, a SYN from a third address gets ERR "${BUSY_TEXT}" then FIN; the chat goes on`,
     async run(ctx) {
       const { peer, third } = ctx;
       await ctx.outbound(peer);
@@ -521,7 +560,7 @@ export const CHECKS: readonly Check[] = [
     id: "busy.invited",
     spec: "§4.8 §4.2",
     title:
-      "with an invitation pending, a SYN from a third address gets ERR; the invitation stays",
+      "with an invitation pending, a SYN from a third address gets the busy ERR then FIN; the invitation stays",
     async run(ctx) {
       const { peer, third } = ctx;
       await ctx.sendControl(peer, SYN, 0);
@@ -533,7 +572,7 @@ export const CHECKS: readonly Check[] = [
           } at once, so no invitation is pending (it accepts by itself)`,
         );
       }
-      await busyAnswer(ctx, third, "an invitation is pending");
+      await busyAnswer(ctx, third, "with an invitation pending");
       await ctx.quiet(peer, 0, "nothing to the pending inviter");
       if (!await ctx.acceptWhileResending(peer)) {
         ctx.note(
@@ -553,11 +592,11 @@ export const CHECKS: readonly Check[] = [
     id: "busy.inviting",
     spec: "§4.8",
     title:
-      "while inviting, a SYN from a third address gets ERR; the invitation goes on",
+      "while inviting, a SYN from a third address gets the busy ERR then FIN; the invitation goes on",
     async run(ctx) {
       const { peer, third } = ctx;
       await ctx.outbound(peer, { answer: false });
-      await busyAnswer(ctx, third, "inviting someone else");
+      await busyAnswer(ctx, third, "while inviting");
       await ctx.sendControl(peer, SYN_ACK, 0);
       // Its ACK is judged by handshake.initiator; a chat datagram of ours
       // implies it (§4.3).

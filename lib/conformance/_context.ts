@@ -112,6 +112,8 @@ export class Context {
   readonly peer: Endpoint;
   /** A third address (§7.1, §4.8). */
   readonly third: Endpoint;
+  /** An ephemeral port on the peer's IP (§1.4). */
+  readonly ephemeral: Endpoint;
   /** Timing. */
   readonly timing: Timing;
   /** The datagrams of the check. */
@@ -132,6 +134,7 @@ export class Context {
       target: Addr;
       peer: Endpoint;
       third: Endpoint;
+      ephemeral: Endpoint;
       timing: Timing;
       trace: Trace;
       driver: Driver;
@@ -141,6 +144,7 @@ export class Context {
     this.target = parts.target;
     this.peer = parts.peer;
     this.third = parts.third;
+    this.ephemeral = parts.ephemeral;
     this.timing = parts.timing;
     this.trace = parts.trace;
     this.#driver = parts.driver;
@@ -559,10 +563,11 @@ export class Context {
     let lastHeard = fromNow ? performance.now() : Math.max(
       this.peer.lastAt,
       this.third.lastAt,
+      this.ephemeral.lastAt,
       performance.now() - quietMs + this.timing.quietMs,
     );
     while (performance.now() < end) {
-      for (const ep of [this.peer, this.third]) {
+      for (const ep of [this.peer, this.third, this.ephemeral]) {
         for (const got of ep.drain()) {
           lastHeard = performance.now();
           const d = parse(got.bytes);

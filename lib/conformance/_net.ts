@@ -149,7 +149,8 @@ export class Endpoint {
         } (${why}): give a free local address with --${name}-ip`,
       );
     }
-    this.addr = addr;
+    const bound = this.#conn.addr as Deno.NetAddr;
+    this.addr = { hostname: bound.hostname, port: bound.port };
     this.#loop = this.#receive();
   }
 

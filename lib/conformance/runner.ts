@@ -73,7 +73,7 @@ export function listChecks(): CheckInfo[] {
 
 /**
  * Whether check `id` is selected by `only`: comma-separated ids, groups
- * (`busy` selects `busy.answer`, …) or patterns with `*`.
+ * (`busy` selects `busy.responder`, …) or patterns with `*`.
  */
 export function selects(only: string | undefined, id: string): boolean {
   if (only === undefined) return true;
@@ -133,6 +133,7 @@ export async function runConformance(
     trace,
   );
   let third: Endpoint;
+  let ephemeral: Endpoint;
   try {
     third = new Endpoint(
       "third",
@@ -143,6 +144,17 @@ export async function runConformance(
     await peer.close();
     throw error;
   }
+  try {
+    ephemeral = new Endpoint(
+      "ephemeral",
+      { hostname: options.peerIp, port: 0 },
+      trace,
+    );
+  } catch (error) {
+    await peer.close();
+    await third.close();
+    throw error;
+  }
   const unsupported = new Set<DriverCommand>(
     driver === NO_DRIVER ? DRIVER_COMMANDS : [],
   );
@@ -150,7 +162,16 @@ export async function runConformance(
   const started = performance.now();
   const results: CheckResult[] = [];
   const context = () =>
-    new Context({ target, peer, third, timing, trace, driver, unsupported });
+    new Context({
+      target,
+      peer,
+      third,
+      ephemeral,
+      timing,
+      trace,
+      driver,
+      unsupported,
+    });
   try {
     await context().reset(true);
     for (const check of checks) {
@@ -165,6 +186,7 @@ export async function runConformance(
   } finally {
     await peer.close();
     await third.close();
+    await ephemeral.close();
   }
   const count = (v: string) => results.filter((r) => r.verdict === v).length;
   const report: ConformanceReport = {

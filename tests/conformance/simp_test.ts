@@ -120,7 +120,7 @@ Deno.test("without a driver: the checks needing no user pass against an auto-acc
       "--tolerance",
       "0.25",
       "--only",
-      "handshake.syn-answered,handshake.decline,busy.answer,chat.outbound,malformed.short",
+      "handshake.syn-answered,handshake.decline,busy.responder,chat.outbound,malformed.short",
     ]);
     strictEqual(status.code, 0, stdout.join("\n"));
     strictEqual(stdout.at(-1), "3 passed, 0 failed, 2 skipped");

@@ -275,7 +275,7 @@ Deno.test("--only selects ids, groups and * patterns; every check id is unique a
   ok(selects(undefined, "chat.retransmit"));
   ok(selects("chat", "chat.retransmit"));
   ok(!selects("cha", "chat.retransmit"));
-  ok(selects("busy.answer, chat.retransmit", "chat.retransmit"));
+  ok(selects("busy.responder, chat.retransmit", "chat.retransmit"));
   ok(selects("*retransmit", "handshake.syn-retransmit"));
   ok(selects("*.retransmit", "chat.retransmit"));
   ok(!selects("*.retransmit", "handshake.syn-retransmit"));

@@ -25,10 +25,16 @@ export const MUTATIONS = {
   "ack-wrong-seq": "chat.inbound-ack",
   /** Never sends a chat datagram again (§5.2). */
   "no-chat-retransmit": "chat.retransmit",
-  /** Another busy text (§4.8). */
-  "busy-text": "busy.answer",
-  /** ERR without the FIN after it (§4.8). */
-  "no-fin-after-err": "busy.answer",
+  /** Another busy text, in a chat it accepted (§4.8). */
+  "busy-text": "busy.responder",
+  /** ERR without the FIN after it, in a chat it started (§4.8). */
+  "no-fin-after-err": "busy.initiator",
+  /** Another busy text while inviting (§4.8). */
+  "busy-text-while-inviting": "busy.inviting",
+  /** Answers a crossed SYN with nothing (§4.7). */
+  "crossed-unanswered": "handshake.crossed",
+  /** Sends everything to port 7777, not to where it came from (§1.4). */
+  "replies-to-7777": "handshake.reply-to-source",
   /** Accepts every invitation by itself (§4.2). */
   "synack-before-accept": "handshake.accept-first",
   /** Its first chat datagram has Sequence 1 (§3.1). */
@@ -116,6 +122,8 @@ export class MutantDaemon implements Driver {
   #chats = 0;
   #unacked: { seq: number; text: string } | undefined;
   #leaving = false;
+  /** Whether the chat or invitation now going on is one the user started. */
+  #initiated = false;
   #lastOutChat: string | undefined;
   /** What the last inbound datagram made the engine do. */
   #acked = false;
@@ -217,8 +225,11 @@ export class MutantDaemon implements Driver {
       } else if (action.type === "transmit") {
         if (isOp(action.bytes, CONTROL, ACK)) this.#acked = true;
         const out = this.#outbound(action.bytes.slice(), action.to);
+        const to = this.#mutation === "replies-to-7777"
+          ? { ...action.to, port: 7777 }
+          : action.to;
         if (out) {
-          this.#conn.send(out, udp(action.to)).catch(
+          this.#conn.send(out, udp(to)).catch(
             () => {},
           );
         }
@@ -229,6 +240,7 @@ export class MutantDaemon implements Driver {
       this.#unacked = undefined;
       this.#chats = 0;
       this.#leaving = false;
+      this.#initiated = false;
     }
     this.#schedule();
   }
@@ -239,12 +251,21 @@ export class MutantDaemon implements Driver {
     const lastIn = this.#lastIn;
     const before = this.#phaseBefore;
     const fromTimer = this.#fromTimer;
+    const phase = this.#session.phase;
+    const inChat = phase === "established";
     if (isOp(b, CONTROL, ERR)) this.#lastOutErrTo = toKey;
     else if (isOp(b, CONTROL, FIN) && this.#lastOutErrTo === toKey) {
       this.#lastOutErrTo = undefined;
-      if (m === "no-fin-after-err") return undefined;
+      if (m === "no-fin-after-err" && inChat && this.#initiated) {
+        return undefined;
+      }
     }
-    if (m === "busy-text" && isOp(b, CONTROL, ERR)) {
+    if (
+      isOp(b, CONTROL, ERR) && (
+        (m === "busy-text" && inChat && !this.#initiated) ||
+        (m === "busy-text-while-inviting" && phase === "inviting")
+      )
+    ) {
       const text = new TextEncoder().encode("User is busy");
       const out = new Uint8Array(39 + text.length);
       out.set(b.subarray(0, 39));
@@ -281,6 +302,10 @@ export class MutantDaemon implements Driver {
     if (
       m === "late-syn-ignored" && isOp(b, CONTROL, SYN_ACK) && !fromTimer &&
       before === "established"
+    ) return undefined;
+    if (
+      m === "crossed-unanswered" && isOp(b, CONTROL, SYN_ACK) && !fromTimer &&
+      before === "inviting"
     ) return undefined;
     if (m === "no-fin-on-leave" && this.#leaving && isOp(b, CONTROL, FIN)) {
       return undefined;
@@ -351,6 +376,7 @@ export class MutantDaemon implements Driver {
         }
         case "invite":
           this.#lastIn = undefined;
+          this.#initiated = true;
           s.invite({ ip: request.ip, port: 7777 }, performance.now());
           this.#flush();
           return { ok: true };
