@@ -23,6 +23,9 @@ const PERMISSIONS = [
   "--allow-env",
   "--allow-read",
   "--unstable-net",
+  // simp conformance: --driver CMD runs a program, --json FILE writes one.
+  "--allow-run",
+  "--allow-write",
 ];
 
 /** Runs `deno compile` and resolves to the exit code for this task. */

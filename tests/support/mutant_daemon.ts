@@ -124,6 +124,8 @@ export class MutantDaemon implements Driver {
   #leaving = false;
   /** Whether the chat or invitation now going on is one the user started. */
   #initiated = false;
+  /** Whether a crossed SYN is being answered (its SYN+ACKs are dropped). */
+  #crossed = false;
   #lastOutChat: string | undefined;
   /** What the last inbound datagram made the engine do. */
   #acked = false;
@@ -241,6 +243,7 @@ export class MutantDaemon implements Driver {
       this.#chats = 0;
       this.#leaving = false;
       this.#initiated = false;
+      this.#crossed = false;
     }
     this.#schedule();
   }
@@ -303,10 +306,10 @@ export class MutantDaemon implements Driver {
       m === "late-syn-ignored" && isOp(b, CONTROL, SYN_ACK) && !fromTimer &&
       before === "established"
     ) return undefined;
-    if (
-      m === "crossed-unanswered" && isOp(b, CONTROL, SYN_ACK) && !fromTimer &&
-      before === "inviting"
-    ) return undefined;
+    if (m === "crossed-unanswered" && isOp(b, CONTROL, SYN_ACK)) {
+      if (before === "inviting" && !fromTimer) this.#crossed = true;
+      if (this.#crossed) return undefined;
+    }
     if (m === "no-fin-on-leave" && this.#leaving && isOp(b, CONTROL, FIN)) {
       return undefined;
     }
