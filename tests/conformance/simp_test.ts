@@ -71,7 +71,9 @@ async function conformance(
 }
 
 Deno.test("simp daemon through the driver on connect(): every check passes, --json holds every result with its datagrams", async () => {
-  const json = await Deno.makeTempFile({ suffix: ".json" });
+  // The test task may not write files: the battery (run with -A) writes
+  // the report, this test reads it and has `rm` remove it.
+  const json = `/tmp/simp-conformance-test-${crypto.randomUUID()}.json`;
   try {
     await withDaemon(10, [], async (procs, ip) => {
       const driver =
@@ -108,7 +110,7 @@ Deno.test("simp daemon through the driver on connect(): every check passes, --js
       );
     });
   } finally {
-    await Deno.remove(json);
+    await new Deno.Command("rm", { args: ["-f", json] }).output();
   }
 });
 
