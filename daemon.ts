@@ -217,6 +217,8 @@ interface Connection {
   /** Close once the queue is written. */
   closeAfterWrites: boolean;
   closed: boolean;
+  /** Whether the core was told the connection is gone. */
+  reported: boolean;
   /** Wakes the reader when the core wants input again, or on close. */
   wake: (() => void) | undefined;
 }
@@ -364,6 +366,7 @@ class Daemon {
         writing: false,
         closeAfterWrites: false,
         closed: false,
+        reported: false,
         wake: undefined,
       };
       this.#connections.set(c.id, c);
@@ -406,9 +409,17 @@ class Daemon {
         if (!c.closed && !isClosed(error)) {
           log.debug("Reading from the client failed: {error}", { error });
         }
-        n = null;
+        break;
       }
-      if (n === null) break;
+      if (n === null) {
+        // The client closed its end (it quit, exited or was killed): the
+        // slot is free at once; what is queued for it is still written, for
+        // a client that only closed its sending side.
+        this.#clientGone(c);
+        c.closeAfterWrites = true;
+        if (!c.writing && c.queue.length === 0) break;
+        return;
+      }
       const bytes = buffer.subarray(0, n);
       this.#handle(
         "client data",
@@ -488,6 +499,13 @@ class Daemon {
     }
     c.wake?.();
     this.#connections.delete(c.id);
+    this.#clientGone(c);
+  }
+
+  /** Tells the core, once, that the client at `c` is gone. */
+  #clientGone(c: Connection): void {
+    if (c.reported) return;
+    c.reported = true;
     this.#handle(
       "client gone",
       () => this.#core.clientClosed(c.id, performance.now()),

@@ -175,8 +175,15 @@ export {
 } from "./lib/link/lines.ts";
 
 // The client: for users (the `simp client` command) and for programs.
-// TODO(lead): export the client's sans-I/O core (ClientCore and its types,
-// lib/user/client_core.ts on the client branch) here once it is merged.
+// TODO(lead): once the client branch is merged, export its sans-I/O core:
+//   export {
+//     type ClientAction,
+//     ClientCore,
+//     type ClientCoreOptions,
+//     type UnreachableCause,
+//   } from "./lib/user/client_core.ts";
+// and the types its signatures use (DialogueOptions, Output, …: `deno doc
+// --lint mod.ts` names each one missing).
 export { runClient } from "./client.ts";
 export {
   Chat,

@@ -16,7 +16,8 @@
  * the chat is established, and on the first line of stdin sends WARMUP
  * messages pipelined and LATENCY messages one at a time (each delivered
  * before the next), prints `warm`; on the second line it sends COUNT
- * messages pipelined (at most `limits.queue` outstanding) and prints one
+ * messages pipelined (at most 2 × `limits.queue` outstanding: the client
+ * hands them to the daemon in batches within its queue) and prints one
  * JSON line when all are delivered.
  *
  * @module
@@ -31,7 +32,7 @@ function text(phase: string, seq: number): string {
   return `${phase}:${seq}:${nowMs().toFixed(3)}:`.padEnd(TEXT_LENGTH, "x");
 }
 
-async function stdinLines(): Promise<() => Promise<void>> {
+function stdinLines(): () => Promise<void> {
   const reader = Deno.stdin.readable.getReader();
   return async () => {
     const { done } = await reader.read();
@@ -118,7 +119,7 @@ async function send(
   latency: number,
   count: number,
 ): Promise<void> {
-  const nextLine = await stdinLines();
+  const nextLine = stdinLines();
   const chat = await connect(ip, { name });
   const started = Promise.withResolvers<void>();
   const watching = (async () => {
@@ -137,13 +138,13 @@ async function send(
   console.log("ready");
 
   await nextLine();
-  await pipelined(chat, "w", warmup, chat.limits.queue);
+  await pipelined(chat, "w", warmup, 2 * chat.limits.queue);
   for (let seq = 0; seq < latency; seq++) await chat.send(text("l", seq));
   console.log("warm");
 
   await nextLine();
   const t0 = nowMs();
-  await pipelined(chat, "t", count, chat.limits.queue);
+  await pipelined(chat, "t", count, 2 * chat.limits.queue);
   const t1 = nowMs();
   console.log(JSON.stringify({ sent: count, t0, allDeliveredAt: t1 }));
   await chat.close();
@@ -155,8 +156,10 @@ if (import.meta.main) {
   const numbers = rest.map(Number);
   if (role === "receive" && rest.length === 3) {
     await receive(ip, name, numbers[0], numbers[1], numbers[2]);
+    Deno.exit(0);
   } else if (role === "send" && rest.length === 4) {
     await send(ip, name, rest[0], numbers[1], numbers[2], numbers[3]);
+    Deno.exit(0);
   } else {
     console.error(
       "Usage: _chat_user.ts receive IP NAME WARMUP LATENCY COUNT | send IP NAME PEER_IP WARMUP LATENCY COUNT",

@@ -16,8 +16,12 @@
  * stdin sends COUNT messages in every chat at once (each pipelined within
  * `limits.queue`), then prints one JSON line.
  *
- * Message texts are `seq:` padded with `x` to 100 characters, so the
- * receiver checks that each chat brought every message once, in order.
+ * Before the measured COUNT messages, every chat carries
+ * {@linkcode WARMUP} messages (so that the daemons' code is compiled, as
+ * in a long-running daemon); the sender prints `warm` after them and waits
+ * for a second line of stdin. Message texts are `phase:seq:` (phase `w` or
+ * `t`) padded with `x` to 100 characters, so the receiver checks that each
+ * chat brought every message once, in order.
  *
  * @module
  */
@@ -25,8 +29,11 @@
 import { type Chat, connect } from "../lib/user/program.ts";
 import { nowMs } from "./_measure.ts";
 
-function text(seq: number): string {
-  return `${seq}:`.padEnd(100, "x");
+/** Messages per chat before the measured ones. */
+const WARMUP = 200;
+
+function text(phase: string, seq: number): string {
+  return `${phase}:${seq}:`.padEnd(100, "x");
 }
 
 /** What one chat of the receiver saw. */
@@ -44,14 +51,18 @@ async function receive(count: number, ips: string[]): Promise<void> {
   let firstAt = Infinity;
   const results = await Promise.all(chats.map(async (chat) => {
     const seen: Received = { count: 0, outOfOrder: 0, ended: undefined };
+    let warm = 0;
     for await (const event of chat.events) {
       if (event.type === "invitation") {
         await chat.accept();
       } else if (event.type === "message") {
-        firstAt = Math.min(firstAt, nowMs());
-        if (Number(event.text.split(":")[0]) !== seen.count) {
-          seen.outOfOrder++;
+        const [phase, seq] = event.text.split(":");
+        if (phase === "w") {
+          if (Number(seq) !== warm++) seen.outOfOrder++;
+          continue;
         }
+        firstAt = Math.min(firstAt, nowMs());
+        if (Number(seq) !== seen.count || warm !== WARMUP) seen.outOfOrder++;
         if (++seen.count === count) break;
       } else if (
         event.type === "peer-left" || event.type === "peer-lost" ||
@@ -90,20 +101,29 @@ async function started(chat: Chat): Promise<void> {
   throw new Error(`The daemon at ${chat.daemon} went away`);
 }
 
-/** Reads (and drops) the events of `chat` until it closes. */
+let retransmissions = 0;
+
+/** Reads the events of `chat` until it closes, counting retransmissions. */
 async function drain(chat: Chat): Promise<void> {
-  for await (const _ of chat.events) {
+  for await (const event of chat.events) {
     // The send promises carry the outcomes.
+    if (event.type === "retransmitted") retransmissions++;
   }
 }
 
-async function sendAll(chat: Chat, count: number): Promise<number> {
+async function sendAll(
+  chat: Chat,
+  phase: string,
+  count: number,
+): Promise<number> {
   const outstanding: Promise<void>[] = [];
   let failed = 0;
-  const window = chat.limits.queue;
+  const window = 2 * chat.limits.queue;
   for (let seq = 0; seq < count; seq++) {
     if (outstanding.length >= window) await outstanding.shift();
-    outstanding.push(chat.send(text(seq)).catch(() => void failed++));
+    outstanding.push(
+      chat.send(text(phase, seq)).catch(() => void failed++),
+    );
   }
   await Promise.all(outstanding);
   return failed;
@@ -126,14 +146,23 @@ async function send(
   const draining = chats.map(drain);
   console.log("ready");
   await reader.read();
+  const failedWarm = await Promise.all(
+    chats.map((chat) => sendAll(chat, "w", WARMUP)),
+  );
+  if (failedWarm.some((n) => n > 0)) throw new Error("Warm-up sends failed");
+  console.log("warm");
+  await reader.read();
   const t0 = nowMs();
-  const failed = await Promise.all(chats.map((chat) => sendAll(chat, count)));
+  const failed = await Promise.all(
+    chats.map((chat) => sendAll(chat, "t", count)),
+  );
   const t1 = nowMs();
   console.log(JSON.stringify({
     t0,
     allDeliveredAt: t1,
     failed: failed.reduce((a, b) => a + b, 0),
     dropped: chats.filter((chat) => chat.closed).length,
+    retransmissions,
   }));
   await Promise.all(chats.map((chat) => chat.close()));
   await Promise.all(draining);
@@ -143,8 +172,10 @@ if (import.meta.main) {
   const [role, count, ips, peers] = Deno.args;
   if (role === "receive" && ips !== undefined) {
     await receive(Number(count), ips.split(","));
+    Deno.exit(0);
   } else if (role === "send" && peers !== undefined) {
     await send(Number(count), ips.split(","), peers.split(","));
+    Deno.exit(0);
   } else {
     console.error(
       "Usage: _load.ts receive COUNT IP,IP,… | send COUNT IP,IP,… PEER_IP,PEER_IP,…",

@@ -14,12 +14,21 @@ const CLOCK_TICKS_PER_SECOND = 100;
  * threads together, in µs (with the resolution of a clock tick, 10 ms).
  */
 export function cpuMicros(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/**
+ * The user and system CPU time that process `pid` has used so far, all its
+ * threads together, in µs (resolution: a clock tick, 10 ms).
+ */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   // The command name (field 2) may contain spaces; fields after it are
   // counted from its closing parenthesis: utime is field 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks * 1_000_000 / CLOCK_TICKS_PER_SECOND;
+  const tick = 1_000_000 / CLOCK_TICKS_PER_SECOND;
+  return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
 }
 
 /** The resident set size of process `pid` now, in bytes. */

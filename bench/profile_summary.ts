@@ -5,7 +5,7 @@
  * a process spends its time can be read at a glance.
  *
  * ```sh
- * deno run --allow-read bench/profile_summary.ts DIR/*.cpuprofile [--top 25]
+ * deno run --allow-read bench/profile_summary.ts DIR/*.cpuprofile [--top 25] [--per MESSAGES]
  * ```
  *
  * @module
@@ -72,13 +72,20 @@ export function summarise(profile: Profile): {
   return { total, byFunction, byFile };
 }
 
-function top(map: Map<string, number>, total: number, n: number): string[] {
+function top(
+  map: Map<string, number>,
+  total: number,
+  n: number,
+  per: number | undefined,
+): string[] {
   return [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map((
     [key, us],
   ) =>
     `${(us / 1000).toFixed(1).padStart(8)} ms ${
       (100 * us / total).toFixed(1).padStart(5)
-    } %  ${key}`
+    } %${
+      per === undefined ? "" : ` ${(us / per).toFixed(1).padStart(6)} µs/msg`
+    }  ${key}`
   );
 }
 
@@ -86,8 +93,13 @@ if (import.meta.main) {
   const { values, positionals } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: { top: { type: "string", default: "25" } },
+    options: {
+      top: { type: "string", default: "25" },
+      // Divide by this many messages to show µs per message too.
+      per: { type: "string" },
+    },
   });
+  const per = values.per === undefined ? undefined : Number(values.per);
   for (const path of positionals) {
     const profile = JSON.parse(Deno.readTextFileSync(path)) as Profile;
     const { total, byFunction, byFile } = summarise(profile);
@@ -95,9 +107,9 @@ if (import.meta.main) {
       `\n== ${path}: ${(total / 1000).toFixed(1)} ms busy (idle excluded)`,
     );
     console.log("-- by file (self time)");
-    for (const line of top(byFile, total, 12)) console.log(line);
+    for (const line of top(byFile, total, 12, per)) console.log(line);
     console.log("-- by function (self time)");
-    for (const line of top(byFunction, total, Number(values.top))) {
+    for (const line of top(byFunction, total, Number(values.top), per)) {
       console.log(line);
     }
   }

@@ -18,6 +18,9 @@ import {
   getTextFormatter,
   type LogRecord,
   type TextFormatter,
+  // A full npm: specifier, so that mod.ts loads in projects without this
+  // deno.json (issue 7); keep the version equal to deno.json's.
+  // deno-lint-ignore no-import-prefix
 } from "npm:@logtape/logtape@^2.4.2";
 import { writeAll } from "./_write.ts";
 

@@ -1,13 +1,17 @@
 /**
- * The examples end to end, with real daemon processes: examples/echo_bot.ts
- * (on its own daemon) accepts an invitation from a program client (on
- * another daemon, in this test) and echoes every message; it stops cleanly
- * on SIGTERM and exits 1 when its daemon goes away.
+ * The library's client for programs and its example end to end, with real
+ * daemon processes: examples/echo_bot.ts (on its own daemon) accepts an
+ * invitation from a program client (on another daemon, in this test) and
+ * echoes every message; it stops cleanly on SIGTERM and exits 1 when its
+ * daemon goes away. And `connect()`'s promises against real daemons: a send
+ * resolves once delivered and rejects with `peer-lost` when the peer's
+ * daemon dies (tests/user/program_test.ts covers every case against a fake
+ * daemon).
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { type Proc, ProcessGroup } from "../tools/_processes.ts";
-import { type Chat, type ChatEvent, connect } from "../mod.ts";
+import { type Chat, ChatError, type ChatEvent, connect } from "../mod.ts";
 
 const BOT_IP = "127.0.97.210";
 const USER_IP = "127.0.97.211";
@@ -125,6 +129,64 @@ Deno.test("echo bot exits 1 with a clear line when its daemon goes away", async 
       procs.report(),
     );
   } finally {
+    await procs.close();
+  }
+});
+
+Deno.test("connect() with real daemons: send resolves when delivered, rejects with peer-lost when the peer's daemon dies", async () => {
+  const procs = new ProcessGroup();
+  const aliceIp = "127.0.97.213";
+  const bobIp = "127.0.97.214";
+  let alice: Chat | undefined;
+  let bob: Chat | undefined;
+  try {
+    const fast = ["--timeout", "0.2", "--retries", "1"];
+    const daemonA = procs.spawn(`daemon ${aliceIp}`, [
+      "run",
+      "-A",
+      "mod.ts",
+      "daemon",
+      aliceIp,
+      ...fast,
+    ], { stdin: false });
+    const daemonB = procs.spawn(`daemon ${bobIp}`, [
+      "run",
+      "-A",
+      "mod.ts",
+      "daemon",
+      bobIp,
+      ...fast,
+    ], { stdin: false });
+    await daemonA.expect(/listening/, { stream: "stderr" });
+    await daemonB.expect(/listening/, { stream: "stderr" });
+    bob = await connect(bobIp, { name: "bob" });
+    alice = await connect(aliceIp, { name: "alice" });
+    const bobEvents = bob.events[Symbol.asyncIterator]();
+    const aliceEvents = alice.events[Symbol.asyncIterator]();
+    await alice.invite(bobIp);
+    await next(bobEvents, (e) => e.type === "invitation");
+    await bob.accept();
+    await next(aliceEvents, (e) => e.type === "chat-started");
+    await alice.send("first");
+    const first = await next(bobEvents, (e) => e.type === "message");
+    deepStrictEqual(first, { type: "message", name: "alice", text: "first" });
+
+    daemonB.kill("SIGKILL");
+    await daemonB.exit();
+    const lost = alice.send("into the void");
+    const error = await lost.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    ok(error instanceof ChatError, `not a ChatError: ${error}`);
+    strictEqual(error.reason, "peer-lost");
+    ok(error.message.includes("bob"), error.message);
+  } catch (error) {
+    console.error(procs.report());
+    throw error;
+  } finally {
+    await alice?.close();
+    await bob?.close();
     await procs.close();
   }
 });

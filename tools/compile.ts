@@ -22,6 +22,7 @@ const PERMISSIONS = [
   "--allow-net",
   "--allow-env",
   "--allow-read",
+  "--allow-sys=networkInterfaces",
   "--unstable-net",
   // simp conformance: --driver CMD runs a program, --json FILE writes one.
   "--allow-run",

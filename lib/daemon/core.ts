@@ -220,6 +220,7 @@ export class DaemonCore {
   #eventLogs = new LogBudget(EVENT_LOG_BUDGET);
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
+  #refusalLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -308,7 +309,7 @@ export class DaemonCore {
         client: formatAddress(remote),
       });
     } else {
-      this.#overLimitLogs.warning(log, now, {
+      this.#refusalLogs.warning(log, now, {
         message:
           "Refused a client from {client}: the client at {holder} holds the slot",
         properties: {

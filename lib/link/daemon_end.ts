@@ -170,8 +170,6 @@ export class DaemonEnd {
   #kept: { event: LinkEvent; size: number }[] = [];
   #keptBytes = 0;
   #actions: DaemonEndAction[] = [];
-  /** Connections being closed, other than the client's (busy ones). */
-  #closing = new Set<ConnectionId>();
 
   /** Counters for logs and tests. */
   readonly counters: Record<DroppedEvent | "refused" | "bad-lines", number> = {
@@ -249,7 +247,6 @@ export class DaemonEnd {
     const c = this.#client;
     if (c !== undefined) {
       this.counters.refused++;
-      this.#closing.add(conn);
       this.#writeTo(conn, {
         re: null,
         ok: false,
@@ -311,7 +308,6 @@ export class DaemonEnd {
    * it as asked): a client frees the slot at once.
    */
   closed(conn: ConnectionId): void {
-    this.#closing.delete(conn);
     if (this.#client?.conn === conn) {
       this.#client = undefined;
       this.#backlog = 0;

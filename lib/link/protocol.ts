@@ -25,6 +25,9 @@
  * @module
  */
 
+// A full npm: specifier, so that mod.ts loads in projects without this
+// deno.json (issue 7); keep the version equal to deno.json's "valibot".
+// deno-lint-ignore no-import-prefix
 import * as v from "npm:valibot@1.5.0";
 import { isIPv4 } from "../address.ts";
 import type { Phase } from "../peer/session.ts";

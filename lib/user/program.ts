@@ -17,14 +17,20 @@
  *   (e.g. sent the invitation); what follows comes as events
  *   (`chat-started`, `declined`, …).
  *
- * The events must be read: when {@linkcode EVENT_BUFFER_LIMIT} of them wait
- * unread, the client stops reading from the daemon (its flow control then
- * holds the peer back) until the program reads on. When the daemon goes away
+ * Read the events: a program that does not read them loses nothing, but
+ * once {@linkcode EVENT_BUFFER_LIMIT} events other than `delivered` and
+ * `retransmitted` wait unread, the client stops reading from the daemon
+ * (the daemon's flow control then holds the peer back) until the program
+ * reads on; `delivered` and `retransmitted` beyond the limit are not kept
+ * (their send's promise is settled all the same). When the daemon goes away
  * the iteration ends, and every pending promise rejects.
  *
  * I/O is thin: one TCP connection, one reused receive buffer, lines written
  * in batches (all the requests made in one turn of the event loop go out in
- * one write).
+ * one write). Once `limits.queue` sends are outstanding, the next ones are
+ * handed over when half of those have been settled, all at once: one write,
+ * one read and one batch of replies at the daemon per half window instead
+ * of one per message (docs/BENCHMARKS.md has the figures).
  *
  * @example
  * ```ts ignore
@@ -104,7 +110,22 @@ export type ChatErrorReason =
   | "disconnected"
   | "closed";
 
-/** A command of a {@linkcode Chat} that failed, and why. */
+/**
+ * A command of a {@linkcode Chat} that failed, and why.
+ *
+ * @example
+ * ```ts ignore
+ * import { ChatError, connect } from "./program.ts";
+ * const chat = await connect("127.0.0.1", { name: "bot" });
+ * try {
+ *   await chat.send("hello");
+ * } catch (error) {
+ *   if (error instanceof ChatError && error.reason === "peer-left") {
+ *     console.log("They left before it arrived:", error.message);
+ *   }
+ * }
+ * ```
+ */
 export class ChatError extends Error {
   /** Why, for a program that acts on it. */
   readonly reason: ChatErrorReason;
@@ -179,6 +200,17 @@ interface Outgoing {
  * One program's link to its daemon; made by {@linkcode connect}. Commands
  * return Promises; {@linkcode Chat.events} yields what the daemon reports.
  * `await using chat = await connect(…)` closes it at the end of the block.
+ *
+ * @example Wait for an invitation, accept it, answer every message
+ * ```ts ignore
+ * import { connect } from "./program.ts";
+ * await using chat = await connect("127.0.0.2", { name: "echo" });
+ * for await (const event of chat.events) {
+ *   if (event.type === "invitation") await chat.accept();
+ *   if (event.type === "message") chat.send(event.text); // not awaited: pipelined
+ *   if (event.type === "peer-left") break;
+ * }
+ * ```
  */
 export class Chat implements AsyncDisposable {
   /** The daemon's address, `ip:port`. */
@@ -191,6 +223,8 @@ export class Chat implements AsyncDisposable {
   #inFlight = new Map<number, Outgoing>();
   /** Sends replied to before an outcome; message ids whose outcome came early. */
   #early = new Map<number, ChatError | null>();
+  /** Whether the window of sends was full and is not yet half drained. */
+  #refilling = false;
   /** Sends not yet handed to the daemon (over `limits.queue`). */
   #waiting: Outgoing[] = [];
   #waitingHead = 0;
@@ -319,9 +353,10 @@ export class Chat implements AsyncDisposable {
     if (this.#ended !== undefined) {
       reject(this.#ended);
     } else if (
-      this.#link.maySend && this.#waitingLength() === 0
+      !this.#refilling && this.#link.maySend && this.#waitingLength() === 0
     ) {
       this.#handOver({ text, resolve, reject });
+      if (!this.#link.maySend) this.#refilling = true;
     } else {
       this.#waiting.push({ text, resolve, reject });
     }
@@ -386,6 +421,16 @@ export class Chat implements AsyncDisposable {
   }
 
   #pump(): void {
+    if (this.#refilling) {
+      // The window was full: refill it once half of it has drained, all at
+      // once (one write, one read and one batch of replies at the daemon)
+      // rather than one send per outcome. The daemon still holds the other
+      // half meanwhile, so its sending never waits for us.
+      if (this.#link.unsettledSends > Math.floor(this.#limits.queue / 2)) {
+        return;
+      }
+      this.#refilling = false;
+    }
     while (
       this.#ended === undefined && this.#waitingLength() > 0 &&
       this.#link.maySend
@@ -399,6 +444,7 @@ export class Chat implements AsyncDisposable {
       }
       this.#handOver(next);
     }
+    if (!this.#link.maySend) this.#refilling = true;
   }
 
   #outcome(id: number, outcome: ChatError | null): void {

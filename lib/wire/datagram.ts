@@ -96,6 +96,17 @@ export type MalformedReason =
 /**
  * Thrown by {@linkcode decodeDatagram} for bytes that break a decoding rule of
  * SPEC §2. Such a datagram is dropped, counted and never answered.
+ *
+ * @example
+ * ```ts
+ * import { decodeDatagram, MalformedDatagramError } from "./datagram.ts";
+ * try {
+ *   decodeDatagram(new Uint8Array(10));
+ * } catch (error) {
+ *   if (error instanceof MalformedDatagramError) console.log(error.reason);
+ *   // "too-short"
+ * }
+ * ```
  */
 export class MalformedDatagramError extends Error {
   /** Which rule was broken. */
@@ -116,6 +127,16 @@ export class MalformedDatagramError extends Error {
 /**
  * Thrown by {@linkcode encodeDatagram} (and the validators) for a datagram
  * that SPEC §2 forbids us to send: the message says what to change.
+ *
+ * @example
+ * ```ts
+ * import { encodeDatagram, InvalidDatagramError, Op, Type } from "./datagram.ts";
+ * try {
+ *   encodeDatagram({ type: Type.CHAT, op: Op.CHAT, seq: 0, user: "a", payload: "é" });
+ * } catch (error) {
+ *   console.log(error instanceof InvalidDatagramError); // true
+ * }
+ * ```
  */
 export class InvalidDatagramError extends Error {
   /** Creates the error with a message for the user. */
@@ -158,6 +179,13 @@ export function opName(d: Datagram): string {
 /**
  * A one-line description of a datagram for traces and logs, e.g.
  * `SYN seq=0 user=alice` or `CHAT seq=1 user=bob "hello"`.
+ *
+ * @example
+ * ```ts
+ * import { describeDatagram, Op, Type } from "./datagram.ts";
+ * describeDatagram({ type: Type.CHAT, op: Op.CHAT, seq: 1, user: "bob", payload: "hello" });
+ * // 'CHAT seq=1 user=bob "hello"'
+ * ```
  */
 export function describeDatagram(d: Datagram): string {
   const text = d.type === Type.CHAT || d.op === Op.ERR
@@ -170,6 +198,13 @@ export function describeDatagram(d: Datagram): string {
  * Checks a user name we are about to send (§2.2, §2.3): printable ASCII, at
  * most 32 bytes, no trailing space (it would be trimmed by the receiver).
  * Returns an error message for the user, or `undefined` when the name is fine.
+ *
+ * @example
+ * ```ts
+ * import { checkUserName } from "./datagram.ts";
+ * checkUserName("alice"); // undefined
+ * checkUserName("x".repeat(33)); // "User name is 33 characters long; the limit is 32"
+ * ```
  */
 export function checkUserName(name: string): string | undefined {
   if (name.length > USER_SIZE) {
@@ -188,6 +223,13 @@ export function checkUserName(name: string): string | undefined {
  * Checks a text (chat message or error text) we are about to send (§2.3,
  * §2.5): ASCII only and at most {@linkcode MAX_PAYLOAD} bytes. Returns an
  * error message for the user, or `undefined` when the text is fine.
+ *
+ * @example
+ * ```ts
+ * import { checkText } from "./datagram.ts";
+ * checkText("hello"); // undefined
+ * checkText("café"); // 'Message contains the non-ASCII character "é"; SIMP carries ASCII only'
+ * ```
  */
 export function checkText(text: string): string | undefined {
   if (text.length > MAX_PAYLOAD) {
@@ -271,6 +313,16 @@ export function encodeDatagram(d: Datagram): Uint8Array {
  *
  * @throws {MalformedDatagramError} when a decoding rule of SPEC §2 is broken;
  * it never throws anything else.
+ *
+ * @example
+ * ```ts
+ * import { decodeDatagram, encodeDatagram, Op, Type } from "./datagram.ts";
+ * const bytes = encodeDatagram({
+ *   type: Type.CHAT, op: Op.CHAT, seq: 0, user: "alice", payload: "hi",
+ * });
+ * const datagram = decodeDatagram(bytes);
+ * console.log(datagram.user, datagram.payload); // "alice" "hi"
+ * ```
  */
 export function decodeDatagram(bytes: Uint8Array): Datagram {
   if (bytes.length < HEADER_SIZE) {
