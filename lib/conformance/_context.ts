@@ -122,6 +122,7 @@ export class Context {
   readonly notes: string[] = [];
   /** Whether the check asked the target's user for something. */
   askedUser = false;
+  #cancelled = false;
   #driver: Driver;
   #unsupported: Set<DriverCommand>;
   #engaged = new Map<Endpoint, Engagement>();
@@ -152,6 +153,25 @@ export class Context {
   }
 
   // ------------------------------------------------------------- verdicts
+
+  /**
+   * Stops the check at its next step (it ran out of time): every helper
+   * then throws, so that it does not take the datagrams of the next check.
+   */
+  cancel(): void {
+    this.#cancelled = true;
+  }
+
+  /** Lets the reset after a cancelled check use the context again. */
+  uncancel(): void {
+    this.#cancelled = false;
+  }
+
+  #live(): void {
+    if (this.#cancelled) {
+      throw new Failure("the check to finish in time", "it was stopped");
+    }
+  }
 
   /** Fails the check. */
   fail(expected: string, got: string): never {
@@ -199,6 +219,7 @@ export class Context {
    * @throws {Failure} when the driver tried and reports an error.
    */
   async tryUser(request: DriverRequest): Promise<boolean> {
+    this.#live();
     if (this.#unsupported.has(request.do)) return false;
     this.askedUser = true;
     const reply = await this.#driver.request(request);
@@ -223,6 +244,7 @@ export class Context {
    * `undefined` when the driver cannot say (noted in the result).
    */
   async shown(): Promise<string[] | undefined> {
+    this.#live();
     if (this.#unsupported.has("shown")) return this.#notShown();
     this.askedUser = true;
     const reply = await this.#driver.request({ do: "shown" });
@@ -268,6 +290,7 @@ export class Context {
 
   /** Sends `bytes` from `from` to the target. */
   async send(from: Endpoint, bytes: Uint8Array): Promise<void> {
+    this.#live();
     await from.send(bytes, this.target);
   }
 
@@ -324,6 +347,7 @@ export class Context {
   ): Promise<Got> {
     const deadline = performance.now() + ms;
     for (;;) {
+      this.#live();
       const got = await ep.next(deadline - performance.now());
       if (got === undefined) {
         this.fail(
@@ -348,6 +372,7 @@ export class Context {
    * included), or `undefined` after `ms`; still checked to be well-formed.
    */
   async next(ep: Endpoint, ms: number, what: string): Promise<Got | undefined> {
+    this.#live();
     const got = await ep.next(ms);
     if (got === undefined) return undefined;
     return this.#read(ep, got, what);
@@ -365,6 +390,7 @@ export class Context {
   ): Promise<void> {
     const deadline = performance.now() + ms;
     for (;;) {
+      this.#live();
       const got = await ep.next(deadline - performance.now());
       if (got === undefined) return;
       const read = this.#read(ep, got, why);
@@ -388,6 +414,7 @@ export class Context {
     const deadline = performance.now() + ms;
     const all: (Got & { repeat: boolean })[] = [];
     for (;;) {
+      this.#live();
       const got = await ep.next(deadline - performance.now());
       if (got === undefined) return all;
       all.push(this.#read(ep, got, what));

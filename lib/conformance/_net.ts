@@ -126,6 +126,8 @@ export class Endpoint {
   readonly addr: Addr;
   /** When the last datagram arrived (`performance.now()`), or 0. */
   lastAt = 0;
+  /** How many datagrams arrived, in all. */
+  received = 0;
   #conn: Deno.DatagramConn;
   #queue: Received[] = [];
   #trace: Trace;
@@ -167,6 +169,7 @@ export class Endpoint {
       const from = { hostname, port };
       const t = this.#trace.add(from, this.addr, data);
       this.lastAt = performance.now();
+      this.received++;
       this.#queue.push({ bytes: data, from, t });
       this.#signal.notify();
     }

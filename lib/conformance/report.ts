@@ -70,6 +70,8 @@ export interface ConformanceReport {
   failed: number;
   /** Number of SKIP. */
   skipped: number;
+  /** How many datagrams the battery received in all (0: nothing answered). */
+  received: number;
   /** Every check's result, in the order run. */
   results: CheckResult[];
 }

@@ -201,8 +201,14 @@ export async function runConformance(
     passed: count("PASS"),
     failed: count("FAIL"),
     skipped: count("SKIP"),
+    received: peer.received + third.received + ephemeral.received,
     results,
   };
+  if (report.received === 0) {
+    write(
+      `Nothing at all came from ${report.target}: is a SIMP daemon running there? (One that waits for its user answers nothing without --driver or --interactive.)`,
+    );
+  }
   write(formatSummary(report));
   return report;
 }
@@ -238,20 +244,21 @@ async function runOne(
     durationMs: 0,
     trace: [],
   };
+  let timedOut = false;
+  const run = check.run(ctx);
   try {
     await Promise.race([
-      check.run(ctx),
+      run,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new Failure(
-                `the check to finish within ${limitMs / 1000} s`,
-                "it did not: the target or the driver stopped answering",
-              ),
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(
+            new Failure(
+              `the check to finish within ${limitMs / 1000} s`,
+              "it did not: the target or the driver stopped answering",
             ),
-          limitMs,
-        );
+          );
+        }, limitMs);
       }),
     ]);
   } catch (error) {
@@ -269,6 +276,12 @@ async function runOne(
     }
   } finally {
     clearTimeout(timer);
+    if (timedOut) {
+      // Stop it at its next step, let it get there, and go on.
+      ctx.cancel();
+      await run.catch(() => {});
+      ctx.uncancel();
+    }
   }
   result.durationMs = Math.round(performance.now() - started);
   result.trace = [...ctx.trace.entries];
