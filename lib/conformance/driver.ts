@@ -339,6 +339,10 @@ export class InteractiveDriver implements Driver {
   readonly label = "interactive";
   #terminal: Terminal;
   #context: InteractiveContext;
+  /** Messages typed in answer to `shown` since the last reset. */
+  #typed: string[] = [];
+  /** Whether the person did something since the last reset. */
+  #involved = true;
 
   /** Asks on `terminal`. */
   constructor(terminal: Terminal, context: InteractiveContext) {
@@ -350,11 +354,18 @@ export class InteractiveDriver implements Driver {
   async request(request: DriverRequest): Promise<DriverReply> {
     const { peerIp, peerName } = this.#context;
     const who = `${peerIp} (user ${JSON.stringify(peerName)})`;
+    if (request.do !== "reset" && request.do !== "shown") this.#involved = true;
     switch (request.do) {
-      case "reset":
+      case "reset": {
+        this.#typed = [];
+        // The battery's FIN ends what it started; the person is asked only
+        // after they did something themselves.
+        if (!this.#involved) return { ok: true };
+        this.#involved = false;
         return await this.#ask(
           "Make your daemon idle: leave any chat, decline any invitation; keep your client ready for a new invitation",
         );
+      }
       case "accept":
         return await this.#ask(`Accept the invitation from ${who} now`);
       case "decline":
@@ -388,17 +399,17 @@ export class InteractiveDriver implements Driver {
     this.#terminal.write(
       "\n>>> Type the messages your client showed since you were last asked, one per line, then an empty line (s alone to skip):\n",
     );
-    const shown: string[] = [];
+    const shown = this.#typed;
     for (;;) {
       const line = await this.#terminal.readLine();
       if (line === undefined) break;
-      if (shown.length === 0 && line.trim().toLowerCase() === "s") {
+      if (line.trim().toLowerCase() === "s") {
         return { ok: false, unsupported: true };
       }
       if (line === "") break;
       shown.push(line);
     }
-    return { ok: true, shown };
+    return { ok: true, shown: [...shown] };
   }
 
   /** Nothing to release. */
