@@ -74,6 +74,11 @@ export type DriverReply =
 export interface Driver {
   /** What the report calls it, e.g. `driver "deno run …"`. */
   readonly label: string;
+  /**
+   * Whether a person answers: then `shown` is asked once per check, not
+   * polled.
+   */
+  readonly person?: boolean;
   /** Carries out one request; rejects only when the driver itself broke. */
   request(request: DriverRequest): Promise<DriverReply>;
   /** Releases it (ends the driver's process). */
@@ -337,6 +342,8 @@ export interface InteractiveContext {
 export class InteractiveDriver implements Driver {
   /** What the report calls it. */
   readonly label = "interactive";
+  /** A person answers. */
+  readonly person = true;
   #terminal: Terminal;
   #context: InteractiveContext;
   /** Messages typed in answer to `shown` since the last reset. */
