@@ -166,7 +166,8 @@ Usage:
 Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_PORT},
 and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
-Run "simp daemon --help" or "simp client --help" for their options.`;
+Run "simp daemon --help", "simp client --help" or "simp conformance --help"
+for their options.`;
 
 const DAEMON_HELP = `Usage: simp daemon [IP] [options]
 

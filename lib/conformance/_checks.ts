@@ -295,10 +295,8 @@ export const CHECKS: readonly Check[] = [
             describe(answer.bytes),
           );
         }
-        if (isKind(d, CONTROL, FIN)) {
-          await ctx.sendControl(peer, ACK, 0);
-          ctx.disengage(peer);
-        } else await ctx.sendControl(peer, ACK, 0);
+        await ctx.sendControl(peer, ACK, 0);
+        if (isKind(d, CONTROL, FIN)) ctx.disengage(peer);
         return;
       }
       if (isKind(d, CONTROL, ERR)) {

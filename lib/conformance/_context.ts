@@ -190,11 +190,6 @@ export class Context {
 
   // ------------------------------------------------------------ the user
 
-  /** Whether the driver is known not to do `command`. */
-  cannot(command: DriverCommand): boolean {
-    return this.#unsupported.has(command);
-  }
-
   /**
    * Skips the check at once when nobody can do `command` for the target's
    * user (no driver, or one known not to support it).
