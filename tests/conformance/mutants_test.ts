@@ -23,7 +23,7 @@ import {
 const TIMEOUT_MS = 250;
 const TOLERANCE_MS = 200;
 /** How many batteries run at once. */
-const AT_ONCE = 8;
+const AT_ONCE = 11;
 
 async function battery(
   n: number,

@@ -55,6 +55,18 @@ export const MUTATIONS = {
   "no-fin-on-leave": "teardown.leave",
   /** Takes a datagram whose Length is wrong (§2.1). */
   "accepts-bad-length": "malformed.length",
+  /** Takes a datagram shorter than 39 bytes, padded with zeros (§2.1). */
+  "accepts-short": "malformed.short",
+  /** Takes an unknown Type as control (§2.1). */
+  "accepts-unknown-type": "malformed.type",
+  /** Takes an unknown control Operation as SYN (§2.1). */
+  "accepts-bad-operation": "malformed.operation",
+  /** Takes a Sequence above 1 by its low bit (§2.1). */
+  "accepts-bad-sequence": "malformed.sequence",
+  /** Takes a chat datagram with an empty User field (§2.2). */
+  "accepts-empty-user": "malformed.empty-user",
+  /** Sends from another socket than the one it listens on (§1.4). */
+  "sends-from-other-port": "handshake.syn-answered",
   /** Accepts when its user declines (§4.4). */
   "decline-accepts": "handshake.decline",
   /** Never sends its SYN again (§4.5). */
@@ -110,6 +122,8 @@ export class MutantDaemon implements Driver {
   #mutation: Mutation | undefined;
   #session: Session;
   #conn: Deno.DatagramConn;
+  /** The socket it sends from: `#conn`, or another one for a mutant. */
+  #sender: Deno.DatagramConn;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loop: Promise<void>;
   #closed = false;
@@ -149,6 +163,9 @@ export class MutantDaemon implements Driver {
       port: options.port ?? 7777,
       transport: "udp",
     });
+    this.#sender = options.mutation === "sends-from-other-port"
+      ? Deno.listenDatagram({ hostname: ip, port: 0, transport: "udp" })
+      : this.#conn;
     this.#loop = this.#receive();
   }
 
@@ -174,6 +191,28 @@ export class MutantDaemon implements Driver {
     const peer = status.peer;
     const fromPeer = peer !== undefined && peer.ip === from.ip &&
       peer.port === from.port;
+    if (m === "accepts-short" && bytes.length < 39) {
+      const padded = new Uint8Array(39);
+      padded.set(bytes);
+      bytes = padded;
+    }
+    if (m === "accepts-unknown-type" && bytes.length >= 39 && bytes[0] > 2) {
+      bytes[0] = CONTROL;
+    }
+    if (
+      m === "accepts-bad-operation" && bytes.length >= 39 &&
+      bytes[0] === CONTROL && ![ERR, SYN, ACK, SYN_ACK, FIN].includes(bytes[1])
+    ) {
+      bytes[1] = SYN;
+    }
+    if (m === "accepts-bad-sequence" && bytes.length >= 39) bytes[2] &= 1;
+    if (
+      m === "accepts-empty-user" && isOp(bytes, CHAT, 0x01) &&
+      new TextDecoder().decode(bytes.subarray(3, 35)).replace(/[\0 ]+$/, "") ===
+        ""
+    ) {
+      bytes.set(new TextEncoder().encode("anon"), 3);
+    }
     if (m === "accepts-bad-length" && bytes.length >= 39) {
       new DataView(bytes.buffer).setUint32(35, bytes.length - 39);
     }
@@ -231,7 +270,7 @@ export class MutantDaemon implements Driver {
           ? { ...action.to, port: 7777 }
           : action.to;
         if (out) {
-          this.#conn.send(out, udp(to)).catch(
+          this.#sender.send(out, udp(to)).catch(
             () => {},
           );
         }
@@ -398,7 +437,7 @@ export class MutantDaemon implements Driver {
             out.set(new TextEncoder().encode("mutant"), 3);
             new DataView(out.buffer).setUint32(35, text.length);
             out.set(text, 39);
-            await this.#conn.send(out, udp(peer));
+            await this.#sender.send(out, udp(peer));
           }
           return { ok: true };
         }
@@ -424,6 +463,7 @@ export class MutantDaemon implements Driver {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#conn.close();
+    if (this.#sender !== this.#conn) this.#sender.close();
     await this.#loop;
   }
 }
