@@ -146,9 +146,9 @@ export class Endpoint {
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw new Error(
-        `Cannot bind the ${name} address ${
-          formatAddr(addr)
-        } (${why}): give a free local address with --${name}-ip`,
+        `Cannot bind the ${name} address ${formatAddr(addr)} (${why}): give ${
+          name === "third" ? "--third-ip" : "--peer-ip"
+        } an address of this machine whose port ${addr.port} is free`,
       );
     }
     const bound = this.#conn.addr as Deno.NetAddr;
