@@ -234,6 +234,8 @@ Options:
   --timeout SECONDS    the target's retransmission timeout (default 5)
   --tolerance SECONDS  how far from the timeout a retransmission may come
                        (default a fifth of the timeout plus 0.05)
+  --retries N          the target's retransmissions before it gives a
+                       peer up (default 5)
   --driver CMD         run CMD (with sh -c) as the target's user: JSON
                        requests on its stdin, replies on its stdout
   --interactive        ask the person at the target to act instead
@@ -428,6 +430,7 @@ export function parseConformanceArgs(
     "third-ip": { type: "string" },
     timeout: { type: "string" },
     tolerance: { type: "string" },
+    retries: { type: "string" },
     driver: { type: "string" },
     interactive: { type: "boolean" },
     json: { type: "string" },
@@ -457,6 +460,9 @@ export function parseConformanceArgs(
       : secondsValue("--tolerance", values.tolerance, see) * 1000,
     interactive: values.interactive === true,
   };
+  if (values.retries !== undefined) {
+    options.retries = retriesValue(values.retries, see);
+  }
   const ips = [options.target, options.peerIp, options.thirdIp];
   if (new Set(ips).size < 3) {
     throw new UsageError(

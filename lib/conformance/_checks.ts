@@ -734,6 +734,45 @@ export const CHECKS: readonly Check[] = [
     },
   },
   {
+    id: "chat.give-up",
+    spec: "§5.5",
+    title:
+      "never ACKed, a chat datagram is sent the configured number of times more, then one FIN, then nothing",
+    async run(ctx) {
+      ctx.requires("send");
+      const { peer } = ctx;
+      const { retries, timeoutMs, toleranceMs } = ctx.timing;
+      await ctx.inbound(peer);
+      const first = await userSends(ctx, "anyone there?");
+      for (let n = 1; n <= retries; n++) {
+        await ctx.expect(
+          peer,
+          {
+            type: CHAT,
+            op: CHAT_OP,
+            seq: first.d.seq,
+            payload: "anyone there?",
+          },
+          `retransmission ${n} of ${retries} before giving up (§5.5; --retries ${retries})`,
+          retransmitWait(ctx),
+        );
+      }
+      await ctx.expect(
+        peer,
+        { type: CONTROL, op: FIN },
+        `one FIN after ${retries} retransmissions without an ACK (§5.5)`,
+        retransmitWait(ctx),
+      );
+      ctx.disengage(peer);
+      await ctx.quiet(
+        peer,
+        2 * timeoutMs + toleranceMs,
+        "nothing after the FIN of a lost peer: it is sent once (§5.5)",
+        { repeats: false },
+      );
+    },
+  },
+  {
     id: "chat.wrong-ack",
     spec: "§5.4",
     title:

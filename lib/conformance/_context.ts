@@ -72,6 +72,8 @@ export interface Timing {
   timeoutMs: number;
   /** How far a retransmission may be from the timeout. */
   toleranceMs: number;
+  /** The target's retransmissions before it gives a peer up (§5.5). */
+  retries: number;
   /** How long "no answer" is watched for. */
   quietMs: number;
   /** How long an answer that must come may take. */

@@ -39,6 +39,8 @@ export interface ConformanceOptions {
   timeoutMs: number;
   /** How far from the timeout a retransmission may come, in ms. */
   toleranceMs: number;
+  /** The target's retransmissions before it gives a peer up (§5.5, default 5). */
+  retries?: number;
   /** Which checks to run: ids, groups (`chat`) or `*` patterns, comma-separated; all when absent. */
   only?: string;
 }
@@ -49,6 +51,7 @@ export const CONFORMANCE_DEFAULTS = Object.freeze({
   peerIp: "127.0.0.77",
   thirdIp: "127.0.0.78",
   timeoutMs: 5000,
+  retries: 5,
 });
 
 /** The default tolerance for a timeout: a fifth of it, plus 50 ms. */
@@ -219,6 +222,7 @@ function timingOf(options: ConformanceOptions): Timing {
   return {
     timeoutMs,
     toleranceMs,
+    retries: options.retries ?? CONFORMANCE_DEFAULTS.retries,
     // Loopback answers come in milliseconds; a slow target gets a share
     // of its own timeout.
     quietMs: Math.min(1000, Math.max(150, timeoutMs / 2)),
@@ -233,7 +237,7 @@ async function runOne(
   timing: Timing,
 ): Promise<CheckResult> {
   const started = performance.now();
-  const limitMs = 20 * timing.timeoutMs + 30_000;
+  const limitMs = (20 + timing.retries) * timing.timeoutMs + 30_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const result: CheckResult = {
     id: check.id,

@@ -28,6 +28,8 @@ Deno.test("command line: simp conformance TARGET_IP with its options, defaults o
     "0.3",
     "--tolerance",
     "0.2",
+    "--retries",
+    "3",
     "--driver",
     "./drive",
     "--json",
@@ -43,6 +45,7 @@ Deno.test("command line: simp conformance TARGET_IP with its options, defaults o
     timeoutMs: 300,
     toleranceMs: 200,
     interactive: false,
+    retries: 3,
     driver: "./drive",
     json: "out.json",
     only: "chat",
@@ -62,6 +65,7 @@ Deno.test("command line: simp conformance TARGET_IP with its options, defaults o
     [["127.0.0.5", "--driver", " "], /needs a command/],
     [["127.0.0.5", "--timeout", "0"], /--timeout must be a number/],
     [["127.0.0.5", "--frob"], /Unknown option --frob/],
+    [["127.0.0.5", "--retries", "-1"], /--retries must be a whole number/],
   ];
   for (const [args, want] of bad) {
     throws(

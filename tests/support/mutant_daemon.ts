@@ -25,6 +25,8 @@ export const MUTATIONS = {
   "ack-wrong-seq": "chat.inbound-ack",
   /** Never sends a chat datagram again (§5.2). */
   "no-chat-retransmit": "chat.retransmit",
+  /** Gives a peer up after 2 retransmissions, not 5 (§5.5). */
+  "gives-up-early": "chat.give-up",
   /** Another busy text, in a chat it accepted (§4.8). */
   "busy-text": "busy.responder",
   /** ERR without the FIN after it, in a chat it started (§4.8). */
@@ -156,6 +158,7 @@ export class MutantDaemon implements Driver {
       userName: "mutant",
       timeout: options.timeoutMs,
       autoAccept: options.mutation === "synack-before-accept",
+      maxRetries: options.mutation === "gives-up-early" ? 2 : 5,
       busyAnswersPerSecond: 1000,
     });
     this.#conn = Deno.listenDatagram({
