@@ -65,7 +65,7 @@ Deno.test("command line: simp conformance TARGET_IP with its options, defaults o
     [["127.0.0.5", "--driver", " "], /needs a command/],
     [["127.0.0.5", "--timeout", "0"], /--timeout must be a number/],
     [["127.0.0.5", "--frob"], /Unknown option --frob/],
-    [["127.0.0.5", "--retries", "-1"], /--retries must be a whole number/],
+    [["127.0.0.5", "--retries", "two"], /--retries must be a whole number/],
   ];
   for (const [args, want] of bad) {
     throws(
