@@ -1,8 +1,8 @@
 /**
  * simp: the reference implementation of SIMP, a one-to-one chat protocol on
  * UDP (see `docs/PROTOCOL.md`). Run as a program (`deno run -A mod.ts
- * --help`) it is the `simp` command with its `daemon`, `client`, `relay`
- * and `ladder` subcommands. As a library it exports, by layer:
+ * --help`) it is the `simp` command with its `daemon`, `client`, `relay`,
+ * `ladder` and `conformance` subcommands. As a library it exports, by layer:
  *
  * - the wire codec: {@linkcode encodeDatagram}, {@linkcode decodeDatagram},
  *   {@linkcode Type}, {@linkcode Op} and the datagram types and errors;
@@ -14,7 +14,9 @@
  *   {@linkcode ClientEnd} and the message types;
  * - a client for programs: {@linkcode connect} returns a {@linkcode Chat}
  *   with `invite`, `accept`, `decline`, `send` (resolves when delivered),
- *   `leave`, `close` and its events as an async iterable.
+ *   `leave`, `close` and its events as an async iterable;
+ * - the conformance battery against any SIMP daemon:
+ *   {@linkcode runConformance} with a {@linkcode Driver} for its user.
  *
  * @example A bot that accepts the first invitation and answers every message
  * ```ts ignore
@@ -51,6 +53,7 @@ import { setupLogging } from "./lib/log.ts";
 import { runLadder } from "./lib/ladder/run.ts";
 import { currentInvocation, localiseCommands } from "./lib/invocation.ts";
 import { runRelay } from "./lib/relay/run.ts";
+import { runConformanceCommand } from "./lib/conformance/command.ts";
 
 // ---------------------------------------------------------------------------
 // The library: the wire codec, the sans-I/O protocol core, the client–daemon
@@ -236,6 +239,29 @@ export {
   type RunRelayHooks,
   startRelay,
 } from "./lib/relay/run.ts";
+// The conformance battery (`simp conformance`, docs/CONFORMANCE.md).
+export {
+  type CheckInfo,
+  type ConformanceOptions,
+  listChecks,
+  runConformance,
+  type RunIo,
+} from "./lib/conformance/runner.ts";
+export type {
+  CheckResult,
+  ConformanceReport,
+  TraceLine,
+  Verdict,
+} from "./lib/conformance/report.ts";
+export {
+  type Driver,
+  type DriverCommand,
+  type DriverReply,
+  type DriverRequest,
+  NO_DRIVER,
+  ProcessDriver,
+  type ProcessDriverOptions,
+} from "./lib/conformance/driver.ts";
 
 // Logging.
 export {
@@ -285,6 +311,8 @@ async function main(args: readonly string[]): Promise<number> {
       return await runLadder(command.options);
     case "relay":
       return await runRelay(command.options);
+    case "conformance":
+      return await runConformanceCommand(command.options);
   }
 }
 

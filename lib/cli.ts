@@ -24,6 +24,11 @@ import {
 } from "./log.ts";
 import { type Impairments, NO_IMPAIRMENTS } from "./relay/core.ts";
 import type { RelayOptions } from "./relay/run.ts";
+import type { ConformanceCommandOptions } from "./conformance/command.ts";
+import {
+  CONFORMANCE_DEFAULTS,
+  defaultToleranceMs,
+} from "./conformance/runner.ts";
 
 /** The exit code for a bad command line (as in BSD's `EX_USAGE` habit of 2). */
 export const USAGE_EXIT_CODE = 2;
@@ -187,10 +192,22 @@ export type Command =
     kind: "relay";
     /** Its options. */
     options: RelayOptions;
+  }
+  | {
+    /** Run the conformance battery against a SIMP daemon. */
+    kind: "conformance";
+    /** Its options. */
+    options: ConformanceCommandOptions;
   };
 
 /** The subjects of {@linkcode helpText}. */
-export type HelpTopic = "simp" | "daemon" | "client" | "ladder" | "relay";
+export type HelpTopic =
+  | "simp"
+  | "daemon"
+  | "client"
+  | "ladder"
+  | "relay"
+  | "conformance";
 
 const MAIN_HELP = `simp — a one-to-one chat over UDP (SIMP)
 
@@ -199,13 +216,14 @@ Usage:
   simp client [IP] [options]   chat through your daemon at IP
   simp ladder FILE [-o OUT]    draw a capture or relay log as an SVG diagram
   simp relay IP --between A B  a lossy link between two daemons (tests, demos)
+  simp conformance TARGET_IP   check any SIMP daemon against the protocol
   simp --help                  show this help
   simp --version               show the version
 
 Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_PORT},
 and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
-Run "simp daemon --help", "simp client --help" or "simp relay --help" for
+Run "simp COMMAND --help" (daemon, client, relay, ladder, conformance) for
 their options.`;
 
 const LADDER_HELP = `Usage: simp ladder FILE [-o OUT.svg] [--title TEXT]
@@ -286,6 +304,41 @@ Options:
 Example:
   simp client 127.0.0.1 --name alice`;
 
+const CONFORMANCE_HELP = `Usage: simp conformance TARGET_IP [options]
+
+Checks the SIMP daemon at TARGET_IP (any implementation) against the
+protocol over real UDP, from two addresses of its own, and prints one line
+per check: PASS, FAIL (what was expected, the datagrams seen, with times)
+or SKIP (why), then "N passed, M failed, K skipped". Exits 1 when a check
+failed. The checks and the driver protocol: docs/CONFORMANCE.md.
+
+Options:
+  --port PORT          the target's SIMP port; the battery speaks from the
+                       same port on its own addresses (default ${SIMP_PORT})
+  --peer-ip IP         the battery's address, the target's partner
+                       (default ${CONFORMANCE_DEFAULTS.peerIp})
+  --third-ip IP        a third address, for busy answers and intruders
+                       (default ${CONFORMANCE_DEFAULTS.thirdIp})
+  --timeout SECONDS    the target's retransmission timeout (default 5)
+  --tolerance SECONDS  how far from the timeout a retransmission may come
+                       (default a fifth of the timeout plus 0.05)
+  --retries N          the target's retransmissions before it gives a
+                       peer up (default 5)
+  --driver CMD         run CMD (with sh -c) as the target's user: JSON
+                       requests on its stdin, replies on its stdout
+  --interactive        ask the person at the target to act instead
+  --json FILE          write every result with its datagrams to FILE
+  --only IDS           run only these checks: ids or groups, comma-
+                       separated, * as a wildcard (e.g. chat,busy.responder)
+  -h, --help           show this help
+
+Without --driver or --interactive only the checks that need no user run;
+the others are skipped. Give the target a short timeout to run fast.
+
+Example:
+  simp daemon 127.0.0.5 --timeout 0.3 &
+  simp conformance 127.0.0.5 --timeout 0.3 --driver "deno run -A examples/conformance_driver.ts 127.0.0.5"`;
+
 /** The help text of `simp`, `simp daemon` or `simp client`. */
 export function helpText(topic: HelpTopic): string {
   switch (topic) {
@@ -299,6 +352,8 @@ export function helpText(topic: HelpTopic): string {
       return LADDER_HELP;
     case "relay":
       return RELAY_HELP;
+    case "conformance":
+      return CONFORMANCE_HELP;
   }
 }
 
@@ -344,6 +399,10 @@ export function parseCommandLine(args: readonly string[]): Command {
       return wantsHelp(rest)
         ? { kind: "help", text: RELAY_HELP }
         : { kind: "relay", options: parseRelayArgs(rest) };
+    case "conformance":
+      return wantsHelp(rest)
+        ? { kind: "help", text: CONFORMANCE_HELP }
+        : { kind: "conformance", options: parseConformanceArgs(rest) };
   }
   if (first.startsWith("-")) {
     throw new UsageError(
@@ -507,6 +566,102 @@ export function parseLadderArgs(args: readonly string[]): LadderOptions {
   }
   if (values.title !== undefined) options.title = values.title;
   return options;
+}
+
+/**
+ * Parses the arguments after `simp conformance` (help flags excluded: see
+ * {@linkcode parseCommandLine}).
+ *
+ * @throws {UsageError} for a missing target, an unknown option or a bad value.
+ * @example
+ * ```ts
+ * import { parseConformanceArgs } from "./cli.ts";
+ * const options = parseConformanceArgs(["127.0.0.5", "--timeout", "0.3"]);
+ * console.log(options.timeoutMs, options.toleranceMs); // 300 110
+ * ```
+ */
+export function parseConformanceArgs(
+  args: readonly string[],
+): ConformanceCommandOptions {
+  const see = "simp conformance --help";
+  const { values, positionals } = parse(args, see, {
+    port: { type: "string" },
+    "peer-ip": { type: "string" },
+    "third-ip": { type: "string" },
+    timeout: { type: "string" },
+    tolerance: { type: "string" },
+    retries: { type: "string" },
+    driver: { type: "string" },
+    interactive: { type: "boolean" },
+    json: { type: "string" },
+    only: { type: "string" },
+  });
+  if (positionals.length === 0) {
+    throw new UsageError(
+      `Missing TARGET_IP: give the address of the daemon to check (see ${see})`,
+    );
+  }
+  const target = ipArgument(positionals, "simp conformance", see);
+  const timeoutMs = values.timeout === undefined
+    ? CONFORMANCE_DEFAULTS.timeoutMs
+    : secondsValue("--timeout", values.timeout, see) * 1000;
+  const options: ConformanceCommandOptions = {
+    target,
+    port: values.port === undefined
+      ? CONFORMANCE_DEFAULTS.port
+      : portValue("--port", values.port, see),
+    peerIp: addressOption("--peer-ip", values["peer-ip"], see) ??
+      CONFORMANCE_DEFAULTS.peerIp,
+    thirdIp: addressOption("--third-ip", values["third-ip"], see) ??
+      CONFORMANCE_DEFAULTS.thirdIp,
+    timeoutMs,
+    toleranceMs: values.tolerance === undefined
+      ? defaultToleranceMs(timeoutMs)
+      : secondsValue("--tolerance", values.tolerance, see) * 1000,
+    interactive: values.interactive === true,
+  };
+  if (values.retries !== undefined) {
+    options.retries = retriesValue(values.retries, see);
+  }
+  const ips = [options.target, options.peerIp, options.thirdIp];
+  if (new Set(ips).size < 3) {
+    throw new UsageError(
+      `The target, --peer-ip and --third-ip must be three different addresses, not ${
+        ips.join(", ")
+      } (see ${see})`,
+    );
+  }
+  if (values.driver !== undefined) {
+    if (values.driver.trim() === "") {
+      throw new UsageError(`Option --driver needs a command (see ${see})`);
+    }
+    if (options.interactive) {
+      throw new UsageError(
+        `Give --driver or --interactive, not both (see ${see})`,
+      );
+    }
+    options.driver = values.driver;
+  }
+  if (values.json !== undefined) options.json = values.json;
+  if (values.only !== undefined) options.only = values.only;
+  return options;
+}
+
+/** An optional IPv4 address option of the battery. */
+function addressOption(
+  option: string,
+  value: string | undefined,
+  see: string,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isIPv4(value) || specialAddress(value) !== undefined) {
+    throw new UsageError(
+      `Option ${option} must be an IPv4 address of this machine such as 127.0.0.77, not ${
+        show(value)
+      } (see ${see})`,
+    );
+  }
+  return value;
 }
 
 /** A `--name` value checked as SIMP sends it (§2.2, §2.3). */

@@ -24,6 +24,9 @@ const PERMISSIONS = [
   "--allow-read",
   "--allow-sys=networkInterfaces",
   "--unstable-net",
+  // simp conformance: --driver CMD runs a program, --json FILE writes one.
+  "--allow-run",
+  "--allow-write",
 ];
 
 /** Runs `deno compile` and resolves to the exit code for this task. */

@@ -96,7 +96,10 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
 /** Busy answers in a row to one source IP (SPEC §7.3). */
 export const BUSY_PER_SENDER_BURST = 2;
 
-/** After its burst, one busy answer per this many ms to one source IP (SPEC §7.3). */
+/**
+ * After its burst, one busy answer per this many ms to one source IP, or per
+ * timeout when that is shorter (SPEC §7.3).
+ */
 export const BUSY_PER_SENDER_INTERVAL = 1000;
 
 /** A message that was not delivered, reported back to the user (SPEC §5.5). */
@@ -281,7 +284,12 @@ export class Session {
     this.#busyAnswers = new BusyAnswers({
       perSecond: this.#config.busyAnswersPerSecond,
       perSenderBurst: BUSY_PER_SENDER_BURST,
-      perSenderInterval: BUSY_PER_SENDER_INTERVAL,
+      // One answer per timeout at most (an honest inviter sends one SYN per
+      // timeout, §4.5), and one a second whatever the timeout.
+      perSenderInterval: Math.min(
+        BUSY_PER_SENDER_INTERVAL,
+        this.#config.timeout,
+      ),
       maxSenders: this.#config.maxBusySenders,
       maxWait: this.#config.timeout,
     });
