@@ -327,16 +327,20 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    this.#lines.push(
-      this.#json
-        ? renderJson(
-          output.type === "message"
-            ? { ...output, time: isoTime(new Date()) }
-            : output,
-        )
-        : renderText(output),
-    );
     const error = stderrLine(output);
+    // A fatal error is printed once: on stderr in text mode; with --json
+    // also as its JSON line on stdout, for the program that reads it.
+    if (this.#json || error === undefined) {
+      this.#lines.push(
+        this.#json
+          ? renderJson(
+            output.type === "message"
+              ? { ...output, time: isoTime(new Date()) }
+              : output,
+          )
+          : renderText(output),
+      );
+    }
     if (error !== undefined) {
       this.flush(); // stdout first, as it happened
       try {

@@ -47,16 +47,18 @@ export interface PeerUser extends PeerAddress {
  * - `chat-started` — a chat began (or was going on when we connected);
  * - `declined`, `busy` (with the other daemon's error `text`, §4.8),
  *   `no-answer` (§4.6), `invitation-cancelled` — our invitation's ends;
- * - `message` — from `name`; `sent` — our message went to the daemon as
- *   `id`; `not-sent` — it did not, `reason` says why (nothing is dropped
- *   silently);
+ * - `message` — from `name`; `sent` — our message went to the daemon, and
+ *   is message `id` of this chat (numbered from 1 in each chat, whatever
+ *   `msgId` the daemon gave it); `not-sent` — it did not, `reason` says why
+ *   (nothing is dropped silently);
  * - `held` — the daemon refused a message for a full send queue although
  *   the client kept to the daemon's limit: the next messages wait in the
  *   client and are sent as earlier ones are delivered (shown once per
  *   backlog);
  * - `delivered` (§5.3), `retransmitted` (`attempt` as in the daemon's
  *   event: 1 is the first retransmission, §5.2), `undelivered` (§5.5) —
- *   news of message `id`;
+ *   news of message `id` of this chat; without `id`, of a message an
+ *   earlier client sent (the daemon kept the news for the next client);
  * - `peer-left` (§6.1), `peer-lost` (§5.5) — the chat is over, followed by
  *   one `undelivered` per message that did not make it;
  * - `leaving` — we left; `chat-closed` — the chat we left is over (the other
@@ -95,14 +97,24 @@ export type Output =
   | { type: "sent"; id: number; text: string }
   | { type: "not-sent"; text: string; reason: string }
   | { type: "held" }
-  | { type: "delivered"; id: number }
+  | {
+    type: "delivered";
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
+  }
   | {
     type: "retransmitted";
-    id: number;
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
     /** Which retransmission: 1 = the first (the second sending), as in the daemon's event. */
     attempt: number;
   }
-  | { type: "undelivered"; id: number; text: string }
+  | {
+    type: "undelivered";
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
+    text: string;
+  }
   | ({ type: "peer-left" } & PeerUser)
   | ({ type: "peer-lost" } & PeerUser)
   | { type: "leaving" }

@@ -112,6 +112,14 @@ export function stderrLine(output: Output): string | undefined {
   return `simp: ${printable(output.message)}`;
 }
 
+/**
+ * A message as news about it names it: `#3` (its number in this chat), or
+ * `(sent by an earlier client)` when this client did not send it.
+ */
+export function messageRef(id: number | undefined): string {
+  return id === undefined ? "(sent by an earlier client)" : `#${id}`;
+}
+
 function textLine(output: Output): string {
   switch (output.type) {
     case "prompt":
@@ -157,11 +165,13 @@ function textLine(output: Output): string {
     case "held":
       return "send queue full: the next messages wait until earlier ones are delivered";
     case "delivered":
-      return `delivered #${output.id}`;
+      return `delivered ${messageRef(output.id)}`;
     case "retransmitted":
-      return `retransmitted #${output.id} (attempt ${output.attempt})`;
+      return `retransmitted ${
+        messageRef(output.id)
+      } (attempt ${output.attempt})`;
     case "undelivered":
-      return `undelivered #${output.id}: ${output.text}`;
+      return `undelivered ${messageRef(output.id)}: ${output.text}`;
     case "peer-left":
       return `${
         output.name || displayAddress(output.ip, output.port)
@@ -252,7 +262,7 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
         } ${paint("2", `#${output.id}`)}`,
       ];
     case "delivered":
-      return [paint("2", `  ✓ #${output.id} delivered`)];
+      return [paint("2", `  ✓ ${messageRef(output.id)} delivered`)];
     case "bye":
       return [];
   }
