@@ -446,7 +446,7 @@ export class DaemonCore {
     if (this.stopping && request.cmd !== "quit") {
       link.fail(
         request.id,
-        "The daemon is stopping: start it again with simp daemon",
+        `The daemon is stopping: start it again with \`simp daemon ${this.#ip}\``,
       );
       return;
     }
