@@ -1553,7 +1553,9 @@ Deno.test("daemon: a port in use gives one clear line naming the command the use
       // The fix as the user runs it (deno run here), never `simp daemon`.
       ok(
         lines[0].includes(
-          `e.g. \`deno run -A mod.ts daemon 127.0.90.35 ${option} ${port + 10}\``,
+          `e.g. \`deno run -A mod.ts daemon 127.0.90.35 ${option} ${
+            port + 10
+          }\``,
         ),
         stderr,
       );

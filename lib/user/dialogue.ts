@@ -439,6 +439,7 @@ export class Dialogue {
         const peer = { ip: event.ip, port: event.port, name: event.name };
         this.#outbox.newChat();
         this.#output({ type: "chat-started", ...peer });
+        if (event.atOnce) this.#output({ type: "answered-at-once", ...peer });
         if (quitting || state.kind === "leaving") return;
         this.#state = { kind: "chat", peer, started: true };
         this.#prompt("chat");
@@ -465,6 +466,27 @@ export class Dialogue {
       case "no-answer":
         this.#output({ type: "no-answer", ip: event.ip, port: event.port });
         if (state.kind === "inviting") this.#toMenu();
+        return;
+      case "invite-retry":
+        // Progress of the invitation the user waits for (not after /leave).
+        if (state.kind === "inviting") {
+          this.#output({
+            type: "invite-retry",
+            ip: event.ip,
+            port: event.port,
+            attempt: event.attempt,
+            leftMs: event.leftMs,
+          });
+        }
+        return;
+      case "busy-answered":
+      case "peer-reconnected":
+        this.#output({
+          type: event.type,
+          ip: event.ip,
+          port: event.port,
+          name: event.name,
+        });
         return;
       case "message":
         this.#output({ type: "message", name: event.name, text: event.text });

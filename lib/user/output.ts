@@ -45,6 +45,16 @@ export interface PeerUser extends PeerAddress {
  * - `invitation` — one is pending; `invitation-ended` — the inviter withdrew
  *   it or it expired; `invitation-declined` — we declined it;
  * - `chat-started` — a chat began (or was going on when we connected);
+ * - `answered-at-once` — follows `chat-started` when our invitation was
+ *   answered too soon for a user to have read it: the other daemon was
+ *   still in a chat with us (ours restarted: the chat goes on, messages may
+ *   have been missed), or it or its program accepts by itself;
+ * - `invite-retry` — our invitation is sent again, no answer yet: `attempt`
+ *   retransmissions so far, `leftMs` until the daemon gives up (§4.5, §4.6);
+ * - `busy-answered` — `name` at ip:port tried to invite us while we were
+ *   busy, and was answered busy (§4.8);
+ * - `peer-reconnected` — the partner's daemon restarted and invited us
+ *   again during the chat: messages may have been missed (§4.5);
  * - `declined`, `busy` (with the other daemon's error `text`, §4.8),
  *   `no-answer` (§4.6), `invitation-cancelled` — our invitation's ends;
  * - `message` — from `name`; `sent` — our message went to the daemon, and
@@ -83,6 +93,16 @@ export type Output =
   | ({ type: "invitation-ended"; reason: "withdrawn" | "expired" } & PeerUser)
   | ({ type: "invitation-declined" } & PeerUser)
   | ({ type: "chat-started" } & PeerUser)
+  | ({ type: "answered-at-once" } & PeerUser)
+  | ({
+    type: "invite-retry";
+    /** Retransmissions of the invitation so far (1 = sent twice). */
+    attempt: number;
+    /** Milliseconds left until the daemon gives up (the invitation limit). */
+    leftMs: number;
+  } & PeerAddress)
+  | ({ type: "busy-answered" } & PeerUser)
+  | ({ type: "peer-reconnected" } & PeerUser)
   | ({ type: "declined" } & PeerUser)
   | ({ type: "busy"; text: string } & PeerAddress)
   | ({ type: "no-answer" } & PeerAddress)

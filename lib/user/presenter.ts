@@ -12,8 +12,10 @@
  *   ({@linkcode Presentation.amend}); otherwise a short `✓ #1` line
  *   follows. A retransmission is a short `↻ #1` line.
  * - The prompt tells where things stand: `[bob@127.0.0.2]> ` in a chat,
- *   `[inviting 127.0.0.5, 12 s: /leave cancels]> ` while an invitation
- *   waits, the question otherwise.
+ *   `[inviting 127.0.0.5, 12 s, sent 3 times, no answer, 48 s left: /leave
+ *   cancels, q quits]> ` while an invitation waits (the daemon's
+ *   `invite-retry` events update it, no line is printed for them), the
+ *   question otherwise.
  * - The bell rings for an invitation, and for a message while the user
  *   types ({@linkcode bellFor}).
  *
@@ -90,7 +92,14 @@ export class Presenter {
   #peer: { name: string; ip: string; port: number } | undefined;
   /** The message sent that is the last line on the screen, if it is. */
   #lastSent: { id: number; line: string } | undefined;
-  #inviting: { address: string; since: number } | undefined;
+  #inviting:
+    | {
+      address: string;
+      since: number;
+      /** From the last `invite-retry`: times sent, ms left, and when it came. */
+      retry?: { sent: number; leftMs: number; at: number };
+    }
+    | undefined;
   #waiting = false;
 
   /** Creates a presenter. */
@@ -169,6 +178,9 @@ export class Presenter {
             ),
           ),
         ], bell);
+      case "invite-retry":
+        // Shown in the status prompt, which updates: not a line each time.
+        return { lines: [], bell };
       case "message":
         return this.#lines([
           stamp(
@@ -199,9 +211,14 @@ export class Presenter {
     }
     if (ask !== undefined) return p.bold(QUESTION_PROMPTS[ask]);
     if (this.#inviting !== undefined) {
+      const { address, since, retry } = this.#inviting;
       return p.bold(inviteStatus({
-        address: this.#inviting.address,
-        elapsedMs: nowMs - this.#inviting.since,
+        address,
+        elapsedMs: nowMs - since,
+        ...(retry === undefined ? {} : {
+          sent: retry.sent,
+          leftMs: retry.leftMs - (nowMs - retry.at),
+        }),
       }));
     }
     if (this.#waiting) {
@@ -230,6 +247,15 @@ export class Presenter {
         break;
       case "waiting":
         this.#waiting = true;
+        break;
+      case "invite-retry":
+        if (this.#inviting !== undefined) {
+          this.#inviting.retry = {
+            sent: output.attempt + 1,
+            leftMs: output.leftMs,
+            at: nowMs,
+          };
+        }
         break;
       case "chat-started":
         this.#peer = { name: output.name, ip: output.ip, port: output.port };

@@ -146,6 +146,26 @@ function textLine(output: Output): string {
       return `chat started with ${
         formatPeer(output.name, output.ip, output.port)
       }`;
+    case "answered-at-once":
+      return `${
+        output.name || displayAddress(output.ip, output.port)
+      } answered at once: if your daemon restarted during a chat with ${
+        output.name || "them"
+      }, this is that chat going on (messages may have been missed); otherwise their side accepts by itself`;
+    case "invite-retry":
+      return `no answer yet from ${
+        displayAddress(output.ip, output.port)
+      }: invitation sent ${output.attempt + 1} times, giving up in ${
+        Math.ceil(output.leftMs / 1000)
+      } s (/leave cancels, q quits)`;
+    case "busy-answered":
+      return `${
+        formatPeer(output.name, output.ip, output.port)
+      } tried to invite you and was told you are busy`;
+    case "peer-reconnected":
+      return `${
+        formatPeer(output.name, output.ip, output.port)
+      } reconnected (their daemon restarted): messages around the restart may have been missed`;
     case "declined":
       return `declined by ${formatPeer(output.name, output.ip, output.port)}`;
     case "busy":
@@ -281,6 +301,10 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
     case "peer-lost":
     case "peer-error":
       return [paint("31", `! ${text.replace(/^error: /, "")}`)];
+    case "peer-reconnected":
+    case "busy-answered":
+    case "answered-at-once":
+      return [paint("33", `* ${text}`)];
     default:
       return [paint("2", `* ${text}`)];
   }
