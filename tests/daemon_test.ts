@@ -1707,3 +1707,76 @@ Deno.test("daemon: a max-size chat datagram of bytes ≥ 0x80 reaches the client
     }
   });
 });
+
+// ---------------------------------------------------------------------------
+// The link events of issue 8: progress, busy answers, a partner's restart
+
+Deno.test("daemon core: each SYN retransmission of an invitation is an invite-retry event for the client (§4.5, §4.6)", () => {
+  const rig = new Rig({ session: { invitationLimit: 3 * T } }).connect();
+  rig.request({ cmd: "invite", ip: PEER.ip });
+  rig.drain();
+  rig.core.tick(T);
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, ["SYN 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    {
+      type: "invite-retry",
+      ip: PEER.ip,
+      port: 7777,
+      attempt: 1,
+      leftMs: 2 * T,
+    },
+  ]);
+});
+
+Deno.test("daemon core: an inviter answered busy while an invitation is pending is told to the client and logged at info (§4.8)", () => {
+  const carol = { ip: "127.0.90.3", port: 7777 };
+  const rig = new Rig().connect();
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  rig.drain();
+  const records = captureLogs(() => {
+    rig.core.receivePeer(control(Op.SYN, 0, "carol"), carol, 10);
+  });
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, [`ERR 0 ${BUSY_TEXT}`, "FIN 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    { type: "busy-answered", ip: carol.ip, port: 7777, name: "carol" },
+  ]);
+  const info = records.filter((r) =>
+    r.level === "INFO" && r.properties.type === "busy-answered"
+  );
+  strictEqual(info.length, 1, JSON.stringify(records));
+  strictEqual(info[0].properties.name, "carol");
+});
+
+Deno.test("daemon core: the partner's SYN long after the handshake is peer-reconnected for the client, answered SYN+ACK (§4.5)", () => {
+  const rig = chatting();
+  rig.drain();
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 10 + 3 * T);
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, ["SYN+ACK 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    { type: "peer-reconnected", ip: PEER.ip, port: 7777, name: "bob" },
+  ]);
+});
+
+Deno.test("daemon core: an invitation answered at once is chat-started with atOnce for the client", () => {
+  const rig = new Rig().connect();
+  rig.request({ cmd: "invite", ip: PEER.ip }, 0);
+  rig.core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  deepStrictEqual(Rig.events(rig.drain().lines), [
+    {
+      type: "chat-started",
+      ip: PEER.ip,
+      port: 7777,
+      name: "bob",
+      atOnce: true,
+    },
+  ]);
+  const slow = new Rig().connect();
+  slow.request({ cmd: "invite", ip: PEER.ip }, 0);
+  slow.core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 2000);
+  deepStrictEqual(Rig.events(slow.drain().lines), [
+    { type: "chat-started", ip: PEER.ip, port: 7777, name: "bob" },
+  ]);
+});

@@ -602,7 +602,8 @@ export class Session {
             type: "invite-retry",
             peer: this.#peer!,
             attempt: this.#synRetransmissions,
-            leftMs: this.#inviteDeadline - now,
+            // Whole ms: the daemon's clock has fractions, the link does not.
+            leftMs: Math.max(0, Math.round(this.#inviteDeadline - now)),
           });
         }
         return;

@@ -1299,3 +1299,16 @@ Deno.test("§4.8 §7.3 busy-answered: once per inviter and busy period, at most 
     [{ type: "busy-answered", peer: C, name: "carol" }],
   );
 });
+
+Deno.test("§4.5 invite-retry's leftMs is whole milliseconds on a clock with fractions (the link carries integers)", () => {
+  const a = new Session({ userName: "alice" });
+  a.invite(B, 0.25);
+  a.tick(T + 0.5);
+  const [retry] = drain(a).events;
+  assert.deepEqual(retry, {
+    type: "invite-retry",
+    peer: B,
+    attempt: 1,
+    leftMs: 55_000, // 60,000.25 - 5,000.5, rounded
+  });
+});

@@ -1189,3 +1189,78 @@ Deno.test("core: messages are numbered per chat: the first message of the next c
     { type: "sent", id: 1, text: "two" },
   ]);
 });
+
+// ---------------------------------------------------------------------------
+// Progress and notices the daemon adds (issue 8)
+
+Deno.test("core: while inviting, each invite-retry is a line with the tries and the time left; none once cancelled", () => {
+  const client = connected({ phase: "idle" }, { strict: true });
+  client.input("1", "127.0.0.5");
+  client.reply();
+  client.take();
+  client.event({
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 1,
+    leftMs: 55_000,
+  });
+  deepStrictEqual(client.take(), [
+    "no answer yet from 127.0.0.5: invitation sent 2 times, giving up in 55 s (/leave cancels, q quits)",
+  ]);
+  deepStrictEqual(client.outputs.at(-1), {
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 1,
+    leftMs: 55_000,
+  });
+  client.line("/leave");
+  client.take();
+  client.event({
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 2,
+    leftMs: 50_000,
+  });
+  deepStrictEqual(client.take(), []);
+});
+
+Deno.test("core: someone answered busy while an invitation is pending is told, the question stays (§4.8)", () => {
+  const client = connected({ phase: "invited", peer: BOB });
+  client.take();
+  client.event({
+    type: "busy-answered",
+    ip: "127.0.0.3",
+    port: 7777,
+    name: "carol",
+  });
+  deepStrictEqual(client.take(), [
+    "carol at 127.0.0.3 tried to invite you and was told you are busy",
+  ]);
+  strictEqual(client.core.ask, "answer");
+});
+
+Deno.test("core: the partner's daemon restarted during the chat: told that messages may have been missed; the chat goes on (§4.5)", () => {
+  const client = inChat();
+  client.event({ type: "peer-reconnected", ...BOB });
+  deepStrictEqual(client.take(), [
+    "bob at 127.0.0.2 reconnected (their daemon restarted): messages around the restart may have been missed",
+  ]);
+  strictEqual(client.core.ask, "chat");
+});
+
+Deno.test("core: a chat answered at once says so after chat started, not as if bob had accepted (§4.5, §4.9)", () => {
+  const client = connected({ phase: "idle" });
+  client.line("1");
+  client.line("127.0.0.2");
+  client.reply();
+  client.take();
+  client.event({ type: "chat-started", ...BOB, atOnce: true });
+  deepStrictEqual(client.take(), [
+    "chat started with bob at 127.0.0.2",
+    "bob answered at once: if your daemon restarted during a chat with bob, this is that chat going on (messages may have been missed); otherwise their side accepts by itself",
+    CHAT,
+  ]);
+});

@@ -108,7 +108,27 @@ Deno.test("the prompt: the question, the chat's partner, the invitation's second
   strictEqual(p.inviting, true);
   strictEqual(
     p.prompt(undefined, 13_500),
-    "[inviting 127.0.0.5, 12 s: /leave cancels]> ",
+    "[inviting 127.0.0.5, 12 s: /leave cancels, q quits]> ",
+  );
+  // The daemon's invite-retry: no line, the status counts down from it.
+  deepStrictEqual(
+    p.present(
+      {
+        type: "invite-retry",
+        ip: "127.0.0.5",
+        port: 7777,
+        attempt: 2,
+        leftMs: 50_000,
+      },
+      AT,
+      false,
+      15_000,
+    ),
+    { lines: [], bell: false },
+  );
+  strictEqual(
+    p.prompt(undefined, 17_000),
+    "[inviting 127.0.0.5, 16 s, sent 3 times, no answer, 48 s left: /leave cancels, q quits]> ",
   );
   p.present({ type: "chat-started", ...BOB }, AT, false);
   strictEqual(p.inviting, false);

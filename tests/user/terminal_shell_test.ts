@@ -46,6 +46,8 @@ function terminalTest(
     underTask?: boolean;
     /** Do not start the client (the test starts something else). */
     noClient?: boolean;
+    /** Options for the first daemon (the client's). */
+    daemonArgs?: string[];
   } = {},
 ): void {
   Deno.test({
@@ -55,7 +57,11 @@ function terminalTest(
       const procs = new Processes();
       const tmux = new Tmux();
       try {
-        await Promise.all(ips.map((ip) => procs.daemon(ip)));
+        await Promise.all(
+          ips.map((ip, i) =>
+            procs.daemon(ip, i === 0 ? options.daemonArgs ?? [] : [])
+          ),
+        );
         if (!options.noClient) {
           await tmux.start(CLIENT_SCRIPT, [
             Deno.execPath(),
@@ -158,13 +164,14 @@ terminalTest(
     await tmux.waitFor(
       "the invitation's status",
       (lines) =>
-        /^\[inviting 127\.0\.100\.99, [0-9]+ s: \/leave cancels\]>$/.test(
-          inputLine(lines),
-        ),
+        /^\[inviting 127\.0\.100\.99, [0-9]+ s[,:].*\/leave cancels, q quits\]>$/
+          .test(
+            inputLine(lines),
+          ),
     );
     await tmux.waitFor(
       "the seconds counting",
-      (lines) => /, [1-9][0-9]* s:/.test(inputLine(lines)),
+      (lines) => /, [1-9][0-9]* s[,:]/.test(inputLine(lines)),
     );
     await tmux.line("hello?");
     await tmux.waitFor(
@@ -179,6 +186,32 @@ terminalTest(
         inputLine(lines) === "Choose 1, 2 or q:",
     );
   },
+);
+
+terminalTest(
+  "inviting an address where nobody answers: one status line shows the tries and the time left, no line per try, then no answer (issue 8)",
+  ["127.0.101.1"],
+  async ({ tmux }) => {
+    await tmux.line("1");
+    await tmux.line("127.0.101.99"); // nobody there
+    const lines = await tmux.waitFor(
+      "the tries in the status line",
+      (lines) =>
+        /^\[inviting 127\.0\.101\.99, [0-9]+ s, sent [3-9] times, no answer, [0-9]+ s left: \/leave cancels, q quits\]>$/
+          .test(inputLine(lines)),
+      20_000,
+    );
+    // The status line updates in place: no line per retransmission.
+    ok(!shows(lines, "no answer yet"), lines.join("\n"));
+    await tmux.waitFor(
+      "the end of the invitation",
+      (lines) =>
+        shows(lines, "no answer from 127.0.101.99") &&
+        inputLine(lines) === "Choose 1, 2 or q:",
+      20_000,
+    );
+  },
+  { daemonArgs: ["--timeout", "0.4", "--invite-limit", "4"] },
 );
 
 terminalTest(
