@@ -252,10 +252,16 @@ interface Chat {
   handshakeRtt: number;
   /**
    * When the handshake last showed on the wire (the chat was established,
-   * or we sent SYN+ACK): a partner's SYN within two timeouts of it belongs
-   * to that handshake, a later one is a new invitation (`peer-reconnected`).
+   * or we sent SYN+ACK): a partner's SYN within the echo window after it
+   * (two round trips) belongs to that handshake, a later one is a new
+   * invitation from a daemon that restarted (`peer-reconnected`).
    */
   handshakeAt: number;
+  /**
+   * `peer-reconnected` was reported and nothing has come from the partner
+   * since but SYNs: they are the same new invitation, retransmitted.
+   */
+  rejoining: boolean;
 }
 
 /**
@@ -286,6 +292,7 @@ export class Session {
   #inviteDeadline = 0;
   #synDue = 0;
   #firstSynAt = 0;
+  #lastSynAt = 0;
   #synRetransmissions = 0;
   /** Inviters answered busy and reported in this busy period (`ip:port`). */
   #busyReported = new Set<string>();
@@ -421,6 +428,7 @@ export class Session {
     this.#inviteDeadline = now + this.#config.invitationLimit;
     this.#synDue = now + this.#config.timeout;
     this.#firstSynAt = now;
+    this.#lastSynAt = now;
     this.#synRetransmissions = 0;
     this.#control(to, Op.SYN, 0);
   }
@@ -597,6 +605,7 @@ export class Session {
         } else if (now >= this.#synDue) {
           this.#synDue = now + this.#config.timeout; // SPEC §4.5
           this.#synRetransmissions++;
+          this.#lastSynAt = now;
           this.#control(this.#peer!, Op.SYN, 0);
           this.#emit({
             type: "invite-retry",
@@ -697,14 +706,17 @@ export class Session {
           // receiver's rules (SPEC §5.3) take its first message, Sequence 0,
           // for a new one without being reset, and a reset would take the
           // next retransmission of a partner that did not restart for new.
-          // A SYN long after the handshake (two timeouts: more than a SYN
-          // retransmission interval) is such a new invitation: the user is
-          // told that messages around it may have been missed.
+          // Once the handshake is over the partner sends no SYN, so one
+          // later than a late copy could come (the echo window: two round
+          // trips) is such a new invitation: the user is told, once (its
+          // retransmissions, before anything else comes, are the same),
+          // that messages around it may have been missed.
           const chat = this.#chat!;
           if (
-            this.#phase !== "accepting" &&
-            now >= chat.handshakeAt + 2 * this.#config.timeout
+            this.#phase !== "accepting" && !chat.rejoining &&
+            now >= chat.handshakeAt + this.#echoWindow(chat)
           ) {
+            chat.rejoining = true;
             this.#emit({ type: "peer-reconnected", peer: from, name: d.user });
           }
           this.#sendSynAck(now);
@@ -802,6 +814,7 @@ export class Session {
           this.#control(from, Op.ACK, 0);
           this.#chat = this.#newChat(true);
           this.#chat.handshakeAt = now;
+          this.#chat.handshakeRtt = now - this.#lastSynAt;
           this.#phase = "established";
           const atOnce = this.#synRetransmissions === 0 &&
             now - this.#firstSynAt < AT_ONCE_MS;
@@ -850,6 +863,7 @@ export class Session {
   /** Datagrams from the partner of a chat (SPEC §5, §6). */
   #onChatDatagram(d: Datagram, from: Address, now: number): void {
     const chat = this.#chat!;
+    chat.rejoining = false; // the partner's handshake, if any, is over
     if (d.type === Type.CHAT) {
       const verdict = chat.receiver.classify(d.seq, d.payload, now);
       if (verdict === "stale") {
@@ -995,6 +1009,7 @@ export class Session {
       echoUntil: 0,
       handshakeRtt: this.#config.timeout / 2,
       handshakeAt: 0,
+      rejoining: false,
     };
   }
 
