@@ -180,3 +180,46 @@ processTest(
     await Promise.all([again.exit(), bob.exit()]);
   },
 );
+
+processTest(
+  "scripted: messages then q: every outcome is shown before bye, never 'not delivered yet' then 'delivered'; numbers start at #1 in each chat (issue 8 defect 5)",
+  async (procs) => {
+    await procs.daemon("127.0.101.8");
+    await procs.daemon("127.0.101.9", ["--auto-accept"]);
+    const alice = procs.client("127.0.101.8", "alice");
+    await alice.expect(MENU);
+    // One chat, left; a second chat; then q, all written at once.
+    for (
+      const line of [
+        "1",
+        "127.0.101.9",
+        "one",
+        "two",
+        "/leave",
+        "1",
+        "127.0.101.9",
+        "three",
+        "q",
+      ]
+    ) {
+      await alice.write(line);
+    }
+    strictEqual((await alice.exit()).code, 0);
+    const out = alice.lines.stdout;
+    deepStrictEqual(alice.grep(/^sent #/), [
+      "sent #1: one",
+      "sent #2: two",
+      "sent #1: three",
+    ]);
+    deepStrictEqual(alice.grep(/^delivered #/), [
+      "delivered #1",
+      "delivered #2",
+      "delivered #1",
+    ]);
+    // The last delivered comes before bye: the q waited for it.
+    strictEqual(out.at(-2), "delivered #1");
+    ok(!out.some((line) => line.includes("not delivered yet")), out.join("\n"));
+    strictEqual(out.at(-1), "bye");
+    deepStrictEqual(alice.lines.stderr, []);
+  },
+);
