@@ -56,14 +56,6 @@ export const SIMP_PORT = 7777;
 /** The daemon's default client port (TCP), on the daemon's IP (SPEC §1.1). */
 export const CLIENT_PORT = 7778;
 
-/**
- * An invitation answered (SYN+ACK) within this many ms of its first SYN was
- * not accepted by a user (no one reads and answers that fast): the other
- * daemon rejoined a chat it still had with us, or accepts by itself
- * (`chat-started` with `atOnce`).
- */
-export const AT_ONCE_MS = 500;
-
 /** The longest `error` text a client accepts in an error reply, in characters. */
 export const MAX_ERROR_TEXT = 2000;
 
@@ -256,7 +248,7 @@ export type ChatEndType = "peer-left" | "peer-lost" | "chat-closed";
  *   chat (it restarted: SPEC §4.5 answers it with SYN+ACK) — messages sent
  *   around the restart may have been missed on either side.
  * - `chat-started` with `atOnce: true` — our invitation was answered within
- *   {@linkcode AT_ONCE_MS} of its first SYN: too soon for a user to have
+ *   `AT_ONCE_MS` (500 ms, `lib/peer/session.ts`) of its first SYN: too soon for a user to have
  *   accepted it, so the other daemon was still in a chat with us (it
  *   rejoined it) or accepts invitations by itself (SPEC §4.9).
  */

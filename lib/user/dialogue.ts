@@ -13,12 +13,15 @@
  * a message; `/leave` leaves the chat and `q` quits at any point, closing a
  * chat on the way (§8.4).
  *
- * `q` quits at once (saying how many messages are still in flight); the end
- * of input instead waits until every message sent has an outcome, then
- * quits with exit code 1 if any was not sent or not delivered. With
- * {@linkcode DialogueOptions.strict} (scripted mode) an invalid answer to a
- * question is fatal, and a `q` behind messages not yet handed to the daemon
- * waits until they are.
+ Interactive `q` (and Ctrl+C, a signal) quits at once: the messages still
+ * without news when the daemon has answered `quit` are counted in one
+ * `in-flight` line before `bye` — computed then, after any news that came
+ * first, so that it is never contradicted by a later line. The end of input
+ * instead waits until every message sent has an outcome, then quits with
+ * exit code 1 (after a `summary` line) if any was not sent or not
+ * delivered. With {@linkcode DialogueOptions.strict} (scripted mode) an
+ * invalid answer to a question is fatal, and a `q` line ends the input the
+ * same way (the lines after it are not read).
  *
  * @module
  */
@@ -282,11 +285,12 @@ export class Dialogue {
   }
 
   /**
-   * The user asked to quit (`q`, Ctrl+C, a signal): at once, at any point
-   * (SPEC §8.4); a chat is closed on the way by the daemon. Messages not yet
-   * handed to the daemon are shown as not sent; those sent but not yet
-   * delivered are counted in one `in-flight` line (the daemon goes on
-   * trying). Exit code 0.
+   * The user asked to quit (Ctrl+C, Ctrl+D in a terminal, a signal): at
+   * once, at any point (SPEC §8.4); a chat is closed on the way by the
+   * daemon. Messages not yet handed to the daemon are shown as not sent;
+   * those still without news when the daemon has answered are counted in
+   * one `in-flight` line before `bye` (the daemon goes on trying). Exit
+   * code 0.
    */
   quit(): void {
     if (this.#ending) return;

@@ -78,11 +78,15 @@ export interface PeerUser extends PeerAddress {
  * - `daemon-stopping` — the daemon shuts down, the client exits (code 1);
  * - `error` — a request failed or an answer was not understood; `fatal`
  *   when the client stops because of it (code 1);
- * - `in-flight` — quitting with `count` messages sent but not yet
- *   delivered: the daemon goes on trying (SPEC §6.1);
- * - `summary` — at the end of input: `failed` of the `total` messages typed
- *   were not sent or not delivered (shown only when some were; exit code 1);
- * - `bye` — the last line.
+ * - `in-flight` — quit at once (interactive `q`, Ctrl+C, a signal) with
+ *   `count` messages sent and still without news when the daemon answered
+ *   `quit` (nothing is read after it): the daemon goes on trying (SPEC §6.1);
+ *   just before `bye`;
+ * - `summary` — at the end of input (or a scripted `q`): `failed` of the
+ *   `total` messages typed were not sent or not delivered (shown only when
+ *   some were; exit code 1);
+ * - `bye` — the last line of a session that began with `connected` (a
+ *   client that never connected ends with its fatal error alone).
  */
 export type Output =
   | { type: "prompt"; ask: Ask; text: string }
