@@ -215,6 +215,60 @@ terminalTest(
 );
 
 terminalTest(
+  "the terminal tells of an inviter answered busy while an invitation is pending, and of a partner whose daemon restarted (issue 8)",
+  ["127.0.101.20", "127.0.101.22"],
+  async ({ procs, tmux }) => {
+    // Bob (scripted, at .21) invites the terminal's user, who leaves it
+    // pending; carol (.22) tries meanwhile and is answered busy.
+    const bobDaemon = await procs.daemon("127.0.101.21");
+    await tmux.line("2");
+    const bob = procs.client("127.0.101.21", "bob");
+    await bob.expect(MENU);
+    await bob.write("1");
+    await bob.write("127.0.101.20");
+    await tmux.waitFor(
+      "the invitation's question",
+      (lines) => inputLine(lines) === "Accept? (y/n/q):",
+    );
+    const carol = procs.client("127.0.101.22", "carol");
+    await carol.expect(MENU);
+    await carol.write("1");
+    await carol.write("127.0.101.20");
+    await carol.expect("busy: User already in another chat");
+    await tmux.waitFor(
+      "the busy notice, the question still asked",
+      (lines) =>
+        shows(
+          lines,
+          "* carol at 127.0.101.22 tried to invite you and was told you are busy",
+        ) && inputLine(lines) === "Accept? (y/n/q):",
+    );
+    await tmux.line("y");
+    await bob.expect(CHAT);
+    await carol.write("q");
+    // Bob's daemon dies without a FIN, comes back, and bob invites again.
+    bobDaemon.kill("SIGKILL");
+    await bob.exit();
+    await bobDaemon.exit();
+    await procs.daemon("127.0.101.21");
+    const again = procs.client("127.0.101.21", "bob");
+    await again.expect(MENU);
+    await again.write("1");
+    await again.write("127.0.101.20");
+    await again.expect(/^bob answered at once|^chat started/);
+    await tmux.waitFor(
+      "the reconnection notice, still in the chat",
+      (lines) =>
+        shows(
+          lines,
+          "* bob at 127.0.101.21 reconnected (their daemon restarted): messages",
+        ) && inputLine(lines).startsWith("[bob@127.0.101.21]>"),
+    );
+    await again.write("q");
+  },
+);
+
+terminalTest(
   "text typed when the partner leaves is set aside, not taken as the next answer (issue 8 defect 1)",
   ["127.0.100.3", "127.0.100.4"],
   async ({ procs, tmux }) => {
