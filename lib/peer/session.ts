@@ -296,6 +296,8 @@ export class Session {
   #synRetransmissions = 0;
   /** Inviters answered busy and reported in this busy period (`ip:port`). */
   #busyReported = new Set<string>();
+  /** The names of inviters whose busy answer waits (`ip:port` → name). */
+  #busyWaiting = new Map<string, string>();
   // invited: when the pending invitation expires
   #invitationExpires = 0;
   // accepting: SYN+ACK retransmission; when the first and the last went out
@@ -590,10 +592,13 @@ export class Session {
     for (const to of this.#busyAnswers.due(now)) {
       // Not busy any more, or that daemon is now the one we deal with: its
       // SYN, retransmitted, gets what the phase gives it (SPEC §4.5–§4.8).
+      const name = this.#busyWaiting.get(formatAddress(to)) ?? "";
+      this.#busyWaiting.delete(formatAddress(to));
       if (this.#phase === "idle" || this.#peer?.ip === to.ip) {
         continue;
       }
       this.#busyAnswer(to);
+      this.#reportBusy(to, name);
     }
     switch (this.#phase) {
       case "inviting":
@@ -739,7 +744,10 @@ export class Session {
         this.#reportBusy(from, name);
         return;
       case "deferred":
-        this.#reportBusy(from, name);
+        // Reported when answered (a tick), if it still is.
+        if (this.#busyWaiting.size < this.#config.maxBusySenders) {
+          this.#busyWaiting.set(formatAddress(from), name);
+        }
         return;
       case "refused":
         this.#drop(from, "rate-limited", "busy answer withheld");
@@ -1096,6 +1104,7 @@ export class Session {
     this.#peerName = "";
     this.#chat = undefined;
     this.#busyReported.clear();
+    this.#busyWaiting.clear(); // answers still waiting are dropped when idle
   }
 
   #notIdle(): SessionError {

@@ -1326,3 +1326,32 @@ Deno.test("§4.5 invite-retry's leftMs is whole milliseconds on a clock with fra
     leftMs: 55_000, // 60,000.25 - 5,000.5, rounded
   });
 });
+
+Deno.test("§4.8 §7.3 busy-answered for an answer that waited comes when it is sent, with the inviter's name; not when it is dropped", () => {
+  const { b } = established({ busyAnswersPerSecond: 1 });
+  const ip = (n: number) => ({ ip: `198.18.1.${n}`, port: 7777 });
+  b.receive(control(Op.SYN, 0, "first"), ip(1), 100);
+  b.receive(control(Op.SYN, 0, "second"), ip(2), 100); // waits for a token
+  assert.deepEqual(
+    drain(b).events.filter((e) => e.type === "busy-answered"),
+    [{ type: "busy-answered", peer: ip(1), name: "first" }],
+  );
+  b.tick(b.nextTimeout()!);
+  const later = drain(b);
+  assert.deepEqual(show(later.sent), [
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+  ]);
+  assert.deepEqual(later.events, [
+    { type: "busy-answered", peer: ip(2), name: "second" },
+  ]);
+  // An answer still waiting when the daemon becomes idle is never sent,
+  // and never reported.
+  b.receive(control(Op.SYN, 0, "third"), ip(3), 1200);
+  b.receive(control(Op.SYN, 0, "fourth"), ip(4), 1200);
+  drain(b);
+  b.abort(1300);
+  drain(b);
+  b.tick(5000);
+  assert.deepEqual(drain(b).events, []);
+});
