@@ -160,6 +160,10 @@ terminalTest(
   ["127.0.100.2"],
   async ({ tmux }) => {
     await tmux.line("1");
+    await tmux.waitFor(
+      "the IP question",
+      (l) => inputLine(l) === "IP address to invite:",
+    );
     await tmux.line("127.0.100.99"); // nobody there: no answer
     await tmux.waitFor(
       "the invitation's status",
@@ -193,6 +197,10 @@ terminalTest(
   ["127.0.101.1"],
   async ({ tmux }) => {
     await tmux.line("1");
+    await tmux.waitFor(
+      "the IP question",
+      (l) => inputLine(l) === "IP address to invite:",
+    );
     await tmux.line("127.0.101.99"); // nobody there
     const lines = await tmux.waitFor(
       "the tries in the status line",
