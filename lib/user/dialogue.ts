@@ -13,7 +13,7 @@
  * a message; `/leave` leaves the chat and `q` quits at any point, closing a
  * chat on the way (§8.4).
  *
- Interactive `q` (and Ctrl+C, a signal) quits at once: the messages still
+ * Interactive `q` (and Ctrl+C, a signal) quits at once: the messages still
  * without news when the daemon has answered `quit` are counted in one
  * `in-flight` line before `bye` — computed then, after any news that came
  * first, so that it is never contradicted by a later line. The end of input
