@@ -480,8 +480,10 @@ function colourEnv(): Record<string, string | undefined> {
  * daemon is not running, refuses the client, goes away or stops; 130
  * after Ctrl+C or SIGINT (the chat is still closed as for `q`), and when a
  * second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1 after
- * an invalid answer to a question, and at the end of input when a message
- * was not sent or not delivered.
+ * an invalid answer to a question, and at the end of input (or a `q` line,
+ * which ends it) when a message was not sent or not delivered. A fatal
+ * error is printed once: on stderr, and with `--json` also as its JSON line
+ * on stdout.
  *
  * @example
  * ```ts ignore
