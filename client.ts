@@ -327,16 +327,20 @@ class ScriptedUi implements Ui {
   }
 
   show(output: Output): void {
-    this.#lines.push(
-      this.#json
-        ? renderJson(
-          output.type === "message"
-            ? { ...output, time: isoTime(new Date()) }
-            : output,
-        )
-        : renderText(output),
-    );
     const error = stderrLine(output);
+    // A fatal error is printed once: on stderr in text mode; with --json
+    // also as its JSON line on stdout, for the program that reads it.
+    if (this.#json || error === undefined) {
+      this.#lines.push(
+        this.#json
+          ? renderJson(
+            output.type === "message"
+              ? { ...output, time: isoTime(new Date()) }
+              : output,
+          )
+          : renderText(output),
+      );
+    }
     if (error !== undefined) {
       this.flush(); // stdout first, as it happened
       try {
@@ -476,8 +480,10 @@ function colourEnv(): Record<string, string | undefined> {
  * daemon is not running, refuses the client, goes away or stops; 130
  * after Ctrl+C or SIGINT (the chat is still closed as for `q`), and when a
  * second SIGINT/SIGTERM cuts a quit short. In scripted mode also 1 after
- * an invalid answer to a question, and at the end of input when a message
- * was not sent or not delivered.
+ * an invalid answer to a question, and at the end of input (or a `q` line,
+ * which ends it) when a message was not sent or not delivered. A fatal
+ * error is printed once: on stderr, and with `--json` also as its JSON line
+ * on stdout.
  *
  * @example
  * ```ts ignore

@@ -34,6 +34,7 @@ import {
 import { type DaemonAction, DaemonCore } from "./lib/daemon/core.ts";
 import { PcapWriter } from "./lib/wire/pcap.ts";
 import { getLogger, LogBudget, ONCE_A_MINUTE } from "./lib/log.ts";
+import { currentInvocation, localiseCommands } from "./lib/invocation.ts";
 import {
   type Address,
   formatAddress,
@@ -91,6 +92,10 @@ export async function runDaemon(
   hooks: RunDaemonHooks = {},
 ): Promise<number> {
   const report = hooks.report ?? ((line: string) => console.error(line));
+  // Start-up errors name the command the user runs (`deno task daemon …`
+  // from the source tree), not only the compiled `simp daemon …`.
+  const reportError = (message: string) =>
+    report(`simp: ${localiseCommands(message, currentInvocation())}`);
   let peerConn: Deno.DatagramConn | undefined;
   let listener: Deno.TcpListener | undefined;
   try {
@@ -119,7 +124,7 @@ export async function runDaemon(
   } catch (error) {
     peerConn?.close();
     if (error instanceof StartupError) {
-      report(`simp: ${error.message}`);
+      reportError(error.message);
       return 1;
     }
     throw error;
@@ -133,7 +138,7 @@ export async function runDaemon(
   } catch (error) {
     peerConn.close();
     listener.close();
-    report(`simp: ${(error as Error).message}`);
+    reportError((error as Error).message);
     return 1;
   }
   const daemon = new Daemon(options, peerConn, listener, pcap);
@@ -165,13 +170,14 @@ function bindError<T>(
   } catch (error) {
     const where = `${ip}:${port}`;
     if (error instanceof Deno.errors.AddrInUse) {
+      const other = port < 65_535 ? port + 10 : port - 10;
       throw new StartupError(
-        `Cannot listen on ${where}: port ${port} is in use — stop the other daemon (see \`lsof -i :${port}\`) or choose another port with ${option}`,
+        `Cannot listen on ${where}: port ${port} is in use — stop the other daemon (see \`lsof -i :${port}\`) or choose another port with ${option}, e.g. \`simp daemon ${ip} ${option} ${other}\``,
       );
     }
     if (error instanceof Deno.errors.AddrNotAvailable) {
       throw new StartupError(
-        `Cannot listen on ${where}: ${ip} is not an address of this machine — use one it has (any 127.x.y.z on Linux; on macOS add it first with \`sudo ifconfig lo0 alias ${ip}\`)`,
+        `Cannot listen on ${where}: ${ip} is not an address of this machine — use one it has, e.g. \`simp daemon 127.0.0.2\` (any 127.x.y.z on Linux; on macOS add it first with \`sudo ifconfig lo0 alias ${ip}\`)`,
       );
     }
     if (error instanceof Deno.errors.NotCapable) {

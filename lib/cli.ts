@@ -290,6 +290,11 @@ Connects to your SIMP daemon at IP (an IPv4 address or localhost, default
 127.0.0.1) and lets you invite someone, answer invitations and chat. Type q
 to quit; in a chat, /help lists the commands and keys.
 
+With stdin not a terminal (a script), each line answers the question asked
+or is a chat message; at the end of input or at a q line the client waits
+until every message sent is delivered or reported undelivered, then exits:
+0 when all were delivered, 1 otherwise. Messages are numbered per chat.
+
 Options:
   --port PORT          the daemon's client port (default ${CLIENT_PORT})
   --name NAME          your user name: printable ASCII, at most 32

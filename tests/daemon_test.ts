@@ -6,6 +6,7 @@
  * 127.0.98.0/24 (never 127.0.0.1 or 127.0.0.2).
  */
 
+import { currentInvocation } from "../lib/invocation.ts";
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
   BUSY_TEXT,
@@ -503,6 +504,12 @@ Deno.test("daemon core: a hello while stopping is refused", () => {
   rig.connect(11);
   const [reply] = Rig.replies(rig.drain().lines);
   ok(!reply.ok && /stopping/.test(reply.error), JSON.stringify(reply));
+  // The command with this daemon's IP (the client writes it as its user
+  // runs simp), not a bare "simp daemon".
+  ok(
+    !reply.ok && reply.error.endsWith(`\`simp daemon ${OWN_IP}\``),
+    JSON.stringify(reply),
+  );
   strictEqual(rig.core.finished(11), true);
 });
 
@@ -1519,7 +1526,7 @@ Deno.test("daemon: every datagram is traced at debug level under simp.wire", asy
   ok(wire.every((r) => r.level === "DEBUG"), JSON.stringify(wire[0]));
 });
 
-Deno.test("daemon: a port in use gives one clear line and exit code 1", async () => {
+Deno.test("daemon: a port in use gives one clear line naming the command the user runs, exit code 1 (issue 8)", async () => {
   for (const option of ["--port", "--client-port"]) {
     const blocker = option === "--port"
       ? Deno.listenDatagram({
@@ -1533,6 +1540,7 @@ Deno.test("daemon: a port in use gives one clear line and exit code 1", async ()
         args: ["run", "-A", "mod.ts", "daemon", ...daemonArgs("127.0.90.35")],
         cwd: ROOT,
         stdin: "null",
+        env: { INIT_CWD: "" }, // not under deno task, whoever runs the test
       }).output();
       strictEqual(output.code, 1);
       const stderr = decoder.decode(output.stderr);
@@ -1542,6 +1550,16 @@ Deno.test("daemon: a port in use gives one clear line and exit code 1", async ()
       ok(lines[0].includes(`port ${port} is in use`), stderr);
       ok(lines[0].includes(`lsof -i :${port}`), stderr);
       ok(lines[0].includes(option), stderr);
+      // The fix as the user runs it (deno run here), never `simp daemon`.
+      ok(
+        lines[0].includes(
+          `e.g. \`deno run -A mod.ts daemon 127.0.90.35 ${option} ${
+            port + 10
+          }\``,
+        ),
+        stderr,
+      );
+      ok(!lines[0].includes("simp daemon"), stderr);
     } finally {
       blocker.close();
     }
@@ -1557,6 +1575,10 @@ Deno.test("daemon: an address that is not this machine's gives a clear line and 
   strictEqual(code, 1);
   strictEqual(lines.length, 1);
   ok(lines[0].includes("sudo ifconfig lo0 alias 192.0.2.1"), lines[0]);
+  ok(
+    lines[0].includes(`e.g. \`${currentInvocation().daemon} 127.0.0.2\``),
+    lines[0],
+  );
 });
 
 Deno.test("daemon: SIGTERM right after the listening line is a clean stop (exit 0)", async () => {
@@ -1684,4 +1706,77 @@ Deno.test("daemon: a max-size chat datagram of bytes ≥ 0x80 reaches the client
       client.close();
     }
   });
+});
+
+// ---------------------------------------------------------------------------
+// The link events of issue 8: progress, busy answers, a partner's restart
+
+Deno.test("daemon core: each SYN retransmission of an invitation is an invite-retry event for the client (§4.5, §4.6)", () => {
+  const rig = new Rig({ session: { invitationLimit: 3 * T } }).connect();
+  rig.request({ cmd: "invite", ip: PEER.ip });
+  rig.drain();
+  rig.core.tick(T);
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, ["SYN 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    {
+      type: "invite-retry",
+      ip: PEER.ip,
+      port: 7777,
+      attempt: 1,
+      leftMs: 2 * T,
+    },
+  ]);
+});
+
+Deno.test("daemon core: an inviter answered busy while an invitation is pending is told to the client and logged at info (§4.8)", () => {
+  const carol = { ip: "127.0.90.3", port: 7777 };
+  const rig = new Rig().connect();
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);
+  rig.drain();
+  const records = captureLogs(() => {
+    rig.core.receivePeer(control(Op.SYN, 0, "carol"), carol, 10);
+  });
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, [`ERR 0 ${BUSY_TEXT}`, "FIN 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    { type: "busy-answered", ip: carol.ip, port: 7777, name: "carol" },
+  ]);
+  const info = records.filter((r) =>
+    r.level === "INFO" && r.properties.type === "busy-answered"
+  );
+  strictEqual(info.length, 1, JSON.stringify(records));
+  strictEqual(info[0].properties.name, "carol");
+});
+
+Deno.test("daemon core: the partner's SYN long after the handshake is peer-reconnected for the client, answered SYN+ACK (§4.5)", () => {
+  const rig = chatting();
+  rig.drain();
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 10 + 3 * T);
+  const { peer, lines } = rig.drain();
+  deepStrictEqual(peer, ["SYN+ACK 0"]);
+  deepStrictEqual(Rig.events(lines), [
+    { type: "peer-reconnected", ip: PEER.ip, port: 7777, name: "bob" },
+  ]);
+});
+
+Deno.test("daemon core: an invitation answered at once is chat-started with atOnce for the client", () => {
+  const rig = new Rig().connect();
+  rig.request({ cmd: "invite", ip: PEER.ip }, 0);
+  rig.core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 10);
+  deepStrictEqual(Rig.events(rig.drain().lines), [
+    {
+      type: "chat-started",
+      ip: PEER.ip,
+      port: 7777,
+      name: "bob",
+      atOnce: true,
+    },
+  ]);
+  const slow = new Rig().connect();
+  slow.request({ cmd: "invite", ip: PEER.ip }, 0);
+  slow.core.receivePeer(control(Op.SYN_ACK, 0, "bob"), PEER, 2000);
+  deepStrictEqual(Rig.events(slow.drain().lines), [
+    { type: "chat-started", ip: PEER.ip, port: 7777, name: "bob" },
+  ]);
 });

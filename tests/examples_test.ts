@@ -84,6 +84,7 @@ Deno.test("echo bot accepts an invitation and echoes every message, in order", a
       ip: BOT_IP,
       port: 7777,
       name: "echo",
+      atOnce: true, // a bot accepts as soon as it is invited
     });
 
     const texts = ["hello", "second message", "x".repeat(1000)];

@@ -135,9 +135,26 @@ function toLinkEvents(event: SessionEvent): LinkEvent[] {
           text,
         })),
       ];
-    case "invitation":
     case "chat-started":
+      return [{
+        type: event.type,
+        ip: event.peer.ip,
+        port: event.peer.port,
+        name: event.name,
+        ...(event.atOnce ? { atOnce: true } : {}),
+      }];
+    case "invite-retry":
+      return [{
+        type: event.type,
+        ip: event.peer.ip,
+        port: event.peer.port,
+        attempt: event.attempt,
+        leftMs: event.leftMs,
+      }];
+    case "invitation":
     case "declined":
+    case "busy-answered":
+    case "peer-reconnected":
       return [{
         type: event.type,
         ip: event.peer.ip,
@@ -446,7 +463,7 @@ export class DaemonCore {
     if (this.stopping && request.cmd !== "quit") {
       link.fail(
         request.id,
-        "The daemon is stopping: start it again with simp daemon",
+        `The daemon is stopping: start it again with \`simp daemon ${this.#ip}\``,
       );
       return;
     }
@@ -590,6 +607,7 @@ export class DaemonCore {
       case "message":
       case "delivered":
       case "retransmitted":
+      case "invite-retry":
         log.debug("Event {type}", () => ({ type: event.type, event }));
         return;
     }

@@ -96,7 +96,8 @@ export type DroppedEvent = "not-kept" | "over-limit";
  * the next one (SPEC §4.9). Not kept: `invitation`, `invitation-ended` and
  * `chat-started`, whose news is in the hello reply's state (and a pending
  * invitation is sent again after it); `delivered` and `retransmitted`,
- * which name message ids of a client that is gone; `chat-closed` with no
+ * which name message ids of a client that is gone, and `invite-retry`, the
+ * progress of an invitation the state shows; `chat-closed` with no
  * undelivered messages, the end of a chat our own user left;
  * `daemon-stopping`, which nobody will hear. Everything else is kept.
  */
@@ -107,6 +108,7 @@ export function keptWhileDisconnected(event: LinkEvent): boolean {
     case "chat-started":
     case "delivered":
     case "retransmitted":
+    case "invite-retry":
     case "daemon-stopping":
       return false;
     case "chat-closed":
@@ -117,13 +119,15 @@ export function keptWhileDisconnected(event: LinkEvent): boolean {
 }
 
 /**
- * Events that a peer alone can repeat without bound (an ERR flood): over
- * the limits they are dropped, not kept or queued. Every other event comes
- * at most a bounded number of times per chat, or not at all while
- * {@linkcode DaemonEnd.hasRoom} is false.
+ * Events that peers alone can repeat without bound (an ERR flood, a
+ * partner alternating SYN and ACK, inviters cycling through busy
+ * periods): over the limits they are dropped, not kept or queued. Every
+ * other event comes at most a bounded number of times per chat, or not at
+ * all while {@linkcode DaemonEnd.hasRoom} is false.
  */
 function repeatable(event: LinkEvent): boolean {
-  return event.type === "peer-error";
+  return event.type === "peer-error" || event.type === "busy-answered" ||
+    event.type === "peer-reconnected";
 }
 
 interface Client {

@@ -233,6 +233,24 @@ export type ChatEndType = "peer-left" | "peer-lost" | "chat-closed";
  * the number of undelivered messages; that many `undelivered` events follow
  * at once, one per message, in order. In `retransmitted`, `attempt` counts
  * retransmissions: 1 is the first (the second sending).
+ *
+ * Added in this version of link v2 (a client that does not know them reads
+ * the rest: fields it does not know are ignored, an event type it does not
+ * know is an error for that line only):
+ * - `invite-retry` — our invitation's SYN was sent again (SPEC §4.5), no
+ *   answer yet: `attempt` counts retransmissions as in `retransmitted`,
+ *   `leftMs` is the time left until the invitation limit (SPEC §4.6).
+ * - `busy-answered` — while we were busy (an invitation pending, inviting,
+ *   in a chat), `name` at ip:port tried to invite us and was answered busy
+ *   (SPEC §4.8). Sent at most once per inviter address and busy period, and
+ *   only for answers the busy-answer budget let through (SPEC §7.3).
+ * - `peer-reconnected` — the partner's daemon invited us again during the
+ *   chat (it restarted: SPEC §4.5 answers it with SYN+ACK) — messages sent
+ *   around the restart may have been missed on either side.
+ * - `chat-started` with `atOnce: true` — our invitation was answered within
+ *   `AT_ONCE_MS` (500 ms, `lib/peer/session.ts`) of its first SYN: too soon for a user to have
+ *   accepted it, so the other daemon was still in a chat with us (it
+ *   rejoined it) or accepts invitations by itself (SPEC §4.9).
  */
 export type LinkEvent =
   | { type: "invitation"; ip: string; port: number; name: string }
@@ -243,7 +261,22 @@ export type LinkEvent =
     name: string;
     reason: "withdrawn" | "expired";
   }
-  | { type: "chat-started"; ip: string; port: number; name: string }
+  | {
+    type: "chat-started";
+    ip: string;
+    port: number;
+    name: string;
+    atOnce?: boolean;
+  }
+  | {
+    type: "invite-retry";
+    ip: string;
+    port: number;
+    attempt: number;
+    leftMs: number;
+  }
+  | { type: "busy-answered"; ip: string; port: number; name: string }
+  | { type: "peer-reconnected"; ip: string; port: number; name: string }
   | { type: "declined"; ip: string; port: number; name: string }
   | { type: "busy"; ip: string; port: number; text: string }
   | { type: "no-answer"; ip: string; port: number }
@@ -486,6 +519,23 @@ const eventSchemas = {
   }),
   "chat-started": v.object({
     type: v.literal("chat-started"),
+    ...peerFields,
+    name: peerName,
+    atOnce: v.optional(v.boolean("must be true or false")),
+  }),
+  "invite-retry": v.object({
+    type: v.literal("invite-retry"),
+    ...peerFields,
+    attempt: v.pipe(count, v.minValue(1, "must be at least 1")),
+    leftMs: count,
+  }),
+  "busy-answered": v.object({
+    type: v.literal("busy-answered"),
+    ...peerFields,
+    name: peerName,
+  }),
+  "peer-reconnected": v.object({
+    type: v.literal("peer-reconnected"),
     ...peerFields,
     name: peerName,
   }),

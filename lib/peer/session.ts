@@ -93,6 +93,19 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   maxBusySenders: 1024,
 });
 
+/**
+ * An invitation answered within this many ms of its first SYN was not
+ * accepted by a user (see `chat-started`'s `atOnce`).
+ */
+export const AT_ONCE_MS = 500;
+
+/**
+ * How many inviters answered busy are reported to the user
+ * (`busy-answered`) per busy period, at most (SPEC §7.3); each is reported
+ * once per period.
+ */
+export const MAX_BUSY_REPORTS = 16;
+
 /** Busy answers in a row to one source IP (SPEC §7.3). */
 export const BUSY_PER_SENDER_BURST = 2;
 
@@ -119,7 +132,36 @@ export type SessionEvent =
     name: string;
     reason: "withdrawn" | "expired";
   }
-  | { type: "chat-started"; peer: Address; name: string }
+  | {
+    type: "chat-started";
+    peer: Address;
+    name: string;
+    /**
+     * Our invitation was answered within {@linkcode AT_ONCE_MS} of its
+     * first SYN: no user accepted it (the other daemon rejoined a chat it
+     * still had with us, or accepts by itself).
+     */
+    atOnce?: true;
+  }
+  | {
+    /** Our SYN was sent again (SPEC §4.5); `leftMs` until we give up (§4.6). */
+    type: "invite-retry";
+    peer: Address;
+    attempt: number;
+    leftMs: number;
+  }
+  | {
+    /** `name` at `peer` tried to invite us and was answered busy (§4.8). */
+    type: "busy-answered";
+    peer: Address;
+    name: string;
+  }
+  | {
+    /** The partner's daemon invited us again during the chat: it restarted (§4.5). */
+    type: "peer-reconnected";
+    peer: Address;
+    name: string;
+  }
   | { type: "declined"; peer: Address; name: string }
   | { type: "busy"; peer: Address; text: string }
   | { type: "no-answer"; peer: Address }
@@ -211,6 +253,18 @@ interface Chat {
   echoUntil: number;
   /** A round-trip estimate from the handshake, for the echo window. */
   handshakeRtt: number;
+  /**
+   * When the handshake last showed on the wire (the chat was established,
+   * or we sent SYN+ACK): a partner's SYN within the echo window after it
+   * (two round trips) belongs to that handshake, a later one is a new
+   * invitation from a daemon that restarted (`peer-reconnected`).
+   */
+  handshakeAt: number;
+  /**
+   * `peer-reconnected` was reported and nothing has come from the partner
+   * since but SYNs: they are the same new invitation, retransmitted.
+   */
+  rejoining: boolean;
 }
 
 /**
@@ -240,6 +294,13 @@ export class Session {
   // inviting: when the invitation is given up, and when the SYN is resent
   #inviteDeadline = 0;
   #synDue = 0;
+  #firstSynAt = 0;
+  #lastSynAt = 0;
+  #synRetransmissions = 0;
+  /** Inviters answered busy and reported in this busy period (`ip:port`). */
+  #busyReported = new Set<string>();
+  /** The names of inviters whose busy answer waits (`ip:port` → name). */
+  #busyWaiting = new Map<string, string>();
   // invited: when the pending invitation expires
   #invitationExpires = 0;
   // accepting: SYN+ACK retransmission; when the first and the last went out
@@ -376,6 +437,9 @@ export class Session {
     this.#peerName = "";
     this.#inviteDeadline = now + this.#config.invitationLimit;
     this.#synDue = now + this.#config.timeout;
+    this.#firstSynAt = now;
+    this.#lastSynAt = now;
+    this.#synRetransmissions = 0;
     this.#control(to, Op.SYN, 0);
   }
 
@@ -536,10 +600,13 @@ export class Session {
     for (const to of this.#busyAnswers.due(now)) {
       // Not busy any more, or that daemon is now the one we deal with: its
       // SYN, retransmitted, gets what the phase gives it (SPEC §4.5–§4.8).
+      const name = this.#busyWaiting.get(formatAddress(to)) ?? "";
+      this.#busyWaiting.delete(formatAddress(to));
       if (this.#phase === "idle" || this.#peer?.ip === to.ip) {
         continue;
       }
       this.#busyAnswer(to);
+      this.#reportBusy(to, name);
     }
     switch (this.#phase) {
       case "inviting":
@@ -550,7 +617,16 @@ export class Session {
           this.#toIdle(now);
         } else if (now >= this.#synDue) {
           this.#synDue = now + this.#config.timeout; // SPEC §4.5
+          this.#synRetransmissions++;
+          this.#lastSynAt = now;
           this.#control(this.#peer!, Op.SYN, 0);
+          this.#emit({
+            type: "invite-retry",
+            peer: this.#peer!,
+            attempt: this.#synRetransmissions,
+            // Whole ms: the daemon's clock has fractions, the link does not.
+            leftMs: Math.max(0, Math.round(this.#inviteDeadline - now)),
+          });
         }
         return;
       case "invited":
@@ -643,29 +719,61 @@ export class Session {
           // receiver's rules (SPEC §5.3) take its first message, Sequence 0,
           // for a new one without being reset, and a reset would take the
           // next retransmission of a partner that did not restart for new.
+          // Once the handshake is over the partner sends no SYN, so one
+          // later than a late copy could come (the echo window: two round
+          // trips) is such a new invitation: the user is told, once (its
+          // retransmissions, before anything else comes, are the same),
+          // that messages around it may have been missed.
+          const chat = this.#chat!;
+          if (
+            this.#phase !== "accepting" && !chat.rejoining &&
+            now >= chat.handshakeAt + this.#echoWindow(chat)
+          ) {
+            chat.rejoining = true;
+            this.#emit({ type: "peer-reconnected", peer: from, name: d.user });
+          }
           this.#sendSynAck(now);
+          chat.handshakeAt = now;
           return;
         }
         break;
     }
-    this.#busy(from, now);
+    this.#busy(from, d.user, now);
   }
 
   /**
    * SPEC §4.8: ERR with the exact text, then FIN; budgeted per sender and in
    * total (§7.3), now or at a later {@linkcode tick}.
    */
-  #busy(from: Address, now: number): void {
+  #busy(from: Address, name: string, now: number): void {
     switch (this.#busyAnswers.request(from, now)) {
       case "answer":
         this.#busyAnswer(from);
+        this.#reportBusy(from, name);
         return;
       case "deferred":
+        // Reported when answered (a tick), if it still is.
+        if (this.#busyWaiting.size < this.#config.maxBusySenders) {
+          this.#busyWaiting.set(formatAddress(from), name);
+        }
         return;
       case "refused":
         this.#drop(from, "rate-limited", "busy answer withheld");
         return;
     }
+  }
+
+  /**
+   * Tells the user that `name` at `from` tried to invite us and is answered
+   * busy: once per inviter address and busy period, at most
+   * {@linkcode MAX_BUSY_REPORTS} inviters a period (SPEC §7.3).
+   */
+  #reportBusy(from: Address, name: string): void {
+    const key = formatAddress(from);
+    if (this.#busyReported.has(key)) return;
+    if (this.#busyReported.size >= MAX_BUSY_REPORTS) return;
+    this.#busyReported.add(key);
+    this.#emit({ type: "busy-answered", peer: from, name });
   }
 
   #busyAnswer(to: Address): void {
@@ -716,14 +824,24 @@ export class Session {
   #onAnswer(d: Datagram, from: Address, now: number): void {
     if (d.type === Type.CONTROL) {
       switch (d.op) {
-        case Op.SYN_ACK:
+        case Op.SYN_ACK: {
           this.#peer = from;
           this.#peerName = d.user;
           this.#control(from, Op.ACK, 0);
           this.#chat = this.#newChat(true);
+          this.#chat.handshakeAt = now;
+          this.#chat.handshakeRtt = now - this.#lastSynAt;
           this.#phase = "established";
-          this.#emit({ type: "chat-started", peer: from, name: d.user });
+          const atOnce = this.#synRetransmissions === 0 &&
+            now - this.#firstSynAt < AT_ONCE_MS;
+          this.#emit({
+            type: "chat-started",
+            peer: from,
+            name: d.user,
+            ...(atOnce ? { atOnce: true as const } : {}),
+          });
           return;
+        }
         case Op.FIN:
           this.#control(from, Op.ACK, d.seq);
           this.#emit({ type: "declined", peer: from, name: d.user });
@@ -748,6 +866,7 @@ export class Session {
       chat.rtt.sample(chat.handshakeRtt); // Karn's rule
     }
     chat.echoUntil = this.#synAckLastAt + this.#echoWindow(chat);
+    chat.handshakeAt = now;
     this.#phase = "established";
     this.#emit({
       type: "chat-started",
@@ -760,6 +879,7 @@ export class Session {
   /** Datagrams from the partner of a chat (SPEC §5, §6). */
   #onChatDatagram(d: Datagram, from: Address, now: number): void {
     const chat = this.#chat!;
+    chat.rejoining = false; // the partner's handshake, if any, is over
     if (d.type === Type.CHAT) {
       const verdict = chat.receiver.classify(d.seq, d.payload, now);
       if (verdict === "stale") {
@@ -904,6 +1024,8 @@ export class Session {
       wasStarted,
       echoUntil: 0,
       handshakeRtt: this.#config.timeout / 2,
+      handshakeAt: 0,
+      rejoining: false,
     };
   }
 
@@ -989,6 +1111,8 @@ export class Session {
     this.#peer = undefined;
     this.#peerName = "";
     this.#chat = undefined;
+    this.#busyReported.clear();
+    this.#busyWaiting.clear(); // answers still waiting are dropped when idle
   }
 
   #notIdle(): SessionError {

@@ -13,12 +13,15 @@
  * a message; `/leave` leaves the chat and `q` quits at any point, closing a
  * chat on the way (§8.4).
  *
- * `q` quits at once (saying how many messages are still in flight); the end
- * of input instead waits until every message sent has an outcome, then
- * quits with exit code 1 if any was not sent or not delivered. With
- * {@linkcode DialogueOptions.strict} (scripted mode) an invalid answer to a
- * question is fatal, and a `q` behind messages not yet handed to the daemon
- * waits until they are.
+ * Interactive `q` (and Ctrl+C, a signal) quits at once: the messages still
+ * without news when the daemon has answered `quit` are counted in one
+ * `in-flight` line before `bye` — computed then, after any news that came
+ * first, so that it is never contradicted by a later line. The end of input
+ * instead waits until every message sent has an outcome, then quits with
+ * exit code 1 (after a `summary` line) if any was not sent or not
+ * delivered. With {@linkcode DialogueOptions.strict} (scripted mode) an
+ * invalid answer to a question is fatal, and a `q` line ends the input the
+ * same way (the lines after it are not read).
  *
  * @module
  */
@@ -141,8 +144,11 @@ export class Dialogue {
   #outbox = new Outbox();
   /** `/leave` was typed: the `leave` request follows the messages before it. */
   #leaveAfterSends = false;
-  /** Strict mode: `q` was typed behind messages not handed over yet. */
-  #quitAfterSends = false;
+  /**
+   * Strict mode: `q` was typed; the client quits like at the end of input,
+   * once every message sent has its outcome.
+   */
+  #quitWhenSettled = false;
   /** The exit code once the daemon has answered `quit`. */
   #exitCode = 0;
   #name: string | undefined;
@@ -158,7 +164,7 @@ export class Dialogue {
 
   /** What the dialogue is waiting for the user to type, if anything. */
   get ask(): Ask | undefined {
-    if (this.#quitAfterSends) return undefined;
+    if (this.#quitWhenSettled) return undefined;
     switch (this.#state.kind) {
       case "name":
       case "menu":
@@ -234,15 +240,10 @@ export class Dialogue {
     const trimmed = line.trim();
     if (state.kind === "done" || state.kind === "quitting") return true;
     if (trimmed === "q" || (state.kind === "chat" && trimmed === "/quit")) {
-      if (this.#options.strict && !this.#outbox.handedOver) {
-        // A script's q comes after its messages: they are handed over first.
-        this.#quitAfterSends = true;
-      } else {
-        this.#quit();
-      }
+      this.#userQuit();
       return true;
     }
-    if (this.#quitAfterSends) return true;
+    if (this.#quitWhenSettled) return true;
     switch (state.kind) {
       case "name":
         return this.#onName(trimmed);
@@ -284,11 +285,12 @@ export class Dialogue {
   }
 
   /**
-   * The user asked to quit (`q`, Ctrl+C, a signal): at once, at any point
-   * (SPEC §8.4); a chat is closed on the way by the daemon. Messages not yet
-   * handed to the daemon are shown as not sent; those sent but not yet
-   * delivered are counted in one `in-flight` line (the daemon goes on
-   * trying). Exit code 0.
+   * The user asked to quit (Ctrl+C, Ctrl+D in a terminal, a signal): at
+   * once, at any point (SPEC §8.4); a chat is closed on the way by the
+   * daemon. Messages not yet handed to the daemon are shown as not sent;
+   * those still without news when the daemon has answered are counted in
+   * one `in-flight` line before `bye` (the daemon goes on trying). Exit
+   * code 0.
    */
   quit(): void {
     if (this.#ending) return;
@@ -306,7 +308,6 @@ export class Dialogue {
    */
   eof(): void {
     if (this.#ending) return;
-    if (this.#quitAfterSends) return; // the `q` before it decides
     this.#eof = true;
     this.#quitIfSettled();
   }
@@ -334,7 +335,7 @@ export class Dialogue {
       "No answer from the daemon: it may or may not have sent it",
     );
     this.#output({ type: "error", message, fatal: true });
-    this.#finish(1);
+    this.#finish(1, false);
   }
 
   /**
@@ -440,7 +441,9 @@ export class Dialogue {
         return;
       case "chat-started": {
         const peer = { ip: event.ip, port: event.port, name: event.name };
+        this.#outbox.newChat();
         this.#output({ type: "chat-started", ...peer });
+        if (event.atOnce) this.#output({ type: "answered-at-once", ...peer });
         if (quitting || state.kind === "leaving") return;
         this.#state = { kind: "chat", peer, started: true };
         this.#prompt("chat");
@@ -467,6 +470,27 @@ export class Dialogue {
       case "no-answer":
         this.#output({ type: "no-answer", ip: event.ip, port: event.port });
         if (state.kind === "inviting") this.#toMenu();
+        return;
+      case "invite-retry":
+        // Progress of the invitation the user waits for (not after /leave).
+        if (state.kind === "inviting") {
+          this.#output({
+            type: "invite-retry",
+            ip: event.ip,
+            port: event.port,
+            attempt: event.attempt,
+            leftMs: event.leftMs,
+          });
+        }
+        return;
+      case "busy-answered":
+      case "peer-reconnected":
+        this.#output({
+          type: event.type,
+          ip: event.ip,
+          port: event.port,
+          name: event.name,
+        });
         return;
       case "message":
         this.#output({ type: "message", name: event.name, text: event.text });
@@ -518,15 +542,9 @@ export class Dialogue {
   /** After a reply or an event: what waited for the outbox may go on. */
   #afterNews(): void {
     this.#drainOutbox();
-    if (this.#outbox.handedOver) {
-      if (this.#leaveAfterSends) {
-        this.#leaveAfterSends = false;
-        if (this.#state.kind === "leaving") this.#request({ cmd: "leave" });
-      }
-      if (this.#quitAfterSends) {
-        this.#quitAfterSends = false;
-        this.#quit();
-      }
+    if (this.#outbox.handedOver && this.#leaveAfterSends) {
+      this.#leaveAfterSends = false;
+      if (this.#state.kind === "leaving") this.#request({ cmd: "leave" });
     }
     this.#quitIfSettled();
   }
@@ -693,11 +711,7 @@ export class Dialogue {
     }
     if (input.type === "command" && input.command === "quit") {
       // `/QUIT` and the like (`q` and `/quit` are taken before, in line()).
-      if (this.#options.strict && !this.#outbox.handedOver) {
-        this.#quitAfterSends = true;
-      } else {
-        this.#quit();
-      }
+      this.#userQuit();
       return true;
     }
     if (input.type === "command") {
@@ -752,17 +766,34 @@ export class Dialogue {
   }
 
   /**
-   * Quits: tells the daemon (which closes a chat, §8.4) and exits with
-   * `code` once it has answered. Messages not handed to the daemon yet are
-   * shown as not sent; those sent and not yet delivered are counted in one
-   * `in-flight` line.
+   * The user typed `q` (or `/quit`): interactive, quit at once; scripted
+   * (strict), quit like at the end of input — once every message typed
+   * before it has its outcome, with the summary and exit code of
+   * {@linkcode eof} — so that a script learns what became of its messages
+   * and the output never says "not delivered yet" of a message it then
+   * reports delivered. The lines after the `q` are not read.
+   */
+  #userQuit(): void {
+    if (!this.#options.strict) {
+      this.#quit();
+      return;
+    }
+    this.#quitWhenSettled = true;
+    this.#eof = true;
+    this.#quitIfSettled();
+  }
+
+  /**
+   * Quits: tells the daemon (which closes a chat after the messages it
+   * has, §6.1, §8.4) and exits with `code` once it has answered. Messages
+   * not handed to the daemon yet are shown as not sent. Those still without
+   * an outcome when the daemon has answered (news that comes before the
+   * answer is shown) are counted in one `in-flight` line before `bye`.
    */
   #quit(code = 0): void {
-    this.#quitAfterSends = false;
+    this.#quitWhenSettled = false;
     this.#outbox.dropWaiting("You quit before it was handed to the daemon");
     this.#drainOutbox();
-    const inFlight = this.#outbox.outstanding;
-    if (inFlight > 0) this.#output({ type: "in-flight", count: inFlight });
     this.#exitCode = code;
     if (this.#state.kind === "connecting" || this.#state.kind === "name") {
       this.#finish(code);
@@ -801,9 +832,22 @@ export class Dialogue {
     this.#quit(failed > 0 ? 1 : 0);
   }
 
-  #finish(code: number): void {
+  /**
+   * Ends the client with `code`. When it was quitting, the messages still
+   * without an outcome are counted (`in-flight`: the daemon goes on trying
+   * and tells the next client); nothing the daemon says after this is
+   * read, so the line stays true. `bye` ends a session that began with
+   * `connected`: a client that never got that far (no daemon, refused)
+   * ends with its error alone.
+   */
+  #finish(code: number, reportInFlight = true): void {
+    const quitting = reportInFlight && this.#state.kind === "quitting";
     this.#state = { kind: "done" };
-    this.#output({ type: "bye" });
+    const inFlight = this.#outbox.outstanding;
+    if (quitting && inFlight > 0) {
+      this.#output({ type: "in-flight", count: inFlight });
+    }
+    if (this.#name !== undefined) this.#output({ type: "bye" });
     this.#actions.push({ type: "exit", code });
   }
 

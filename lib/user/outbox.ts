@@ -100,6 +100,10 @@ export class Outbox {
   #heldShown = false;
   #typed = 0;
   #failed = 0;
+  /** The daemon's message ids → their numbers in this chat (1, 2, …). */
+  #numbers = new Map<number, number>();
+  /** How many messages the daemon accepted in this chat. */
+  #count = 0;
 
   /**
    * How many sends may be outstanding (the daemon's `limits.queue`, at
@@ -112,6 +116,25 @@ export class Outbox {
   set limit(value: number) {
     this.#limit = Math.max(1, Math.floor(value));
     this.#pump();
+  }
+
+  /**
+   * A new chat began: message numbers start again at 1. (Messages are
+   * numbered per chat for the user; the daemon's `msgId`s count on over
+   * chats and clients, and stay on the link.)
+   */
+  newChat(): void {
+    this.#numbers.clear();
+    this.#count = 0;
+  }
+
+  /**
+   * The number in this chat of the daemon's message `msgId`, or
+   * `undefined` for a message this client did not send in this chat (one
+   * an earlier client sent, whose news the daemon kept).
+   */
+  numberOf(msgId: number): number | undefined {
+    return this.#numbers.get(msgId);
   }
 
   /** How many chat messages were typed (given to {@linkcode add}). */
@@ -183,7 +206,9 @@ export class Outbox {
     const text = this.#requested.shift();
     if (text === undefined) return; // not ours: the core reads replies in order
     if (reply.ok && reply.msgId !== undefined) {
-      this.#output({ type: "sent", id: reply.msgId, text });
+      const number = ++this.#count;
+      this.#numbers.set(reply.msgId, number);
+      this.#output({ type: "sent", id: number, text });
       this.#unsettled.set(reply.msgId, text);
     } else if (!reply.ok && reply.code === "queue-full") {
       // Nothing is lost: back to the head, in order, until the next outcome.
@@ -203,23 +228,29 @@ export class Outbox {
     this.#pump();
   }
 
-  /** Message `id` was delivered (§5.3). */
+  /** The daemon's message `id` was delivered (§5.3). */
   delivered(id: number): void {
-    this.#output({ type: "delivered", id });
+    this.#output({ type: "delivered", ...this.#numbered(id) });
     this.#unsettled.delete(id);
     this.#release();
   }
 
-  /** Message `id` was retransmitted (§5.2). */
+  /** The daemon's message `id` was retransmitted (§5.2). */
   retransmitted(id: number, attempt: number): void {
-    this.#output({ type: "retransmitted", id, attempt });
+    this.#output({ type: "retransmitted", ...this.#numbered(id), attempt });
   }
 
-  /** Message `id` was not delivered (§5.5). */
+  /** The daemon's message `id` was not delivered (§5.5). */
   undelivered(id: number, text: string): void {
-    this.#output({ type: "undelivered", id, text });
+    this.#output({ type: "undelivered", ...this.#numbered(id), text });
     if (this.#unsettled.delete(id)) this.#failed++;
     this.#release();
+  }
+
+  /** `{ id }` with this chat's number of `msgId`, or `{}` when it has none. */
+  #numbered(msgId: number): { id?: number } {
+    const number = this.#numbers.get(msgId);
+    return number === undefined ? {} : { id: number };
   }
 
   /**

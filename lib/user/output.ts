@@ -45,18 +45,30 @@ export interface PeerUser extends PeerAddress {
  * - `invitation` — one is pending; `invitation-ended` — the inviter withdrew
  *   it or it expired; `invitation-declined` — we declined it;
  * - `chat-started` — a chat began (or was going on when we connected);
+ * - `answered-at-once` — follows `chat-started` when our invitation was
+ *   answered too soon for a user to have read it: the other daemon was
+ *   still in a chat with us (ours restarted: the chat goes on, messages may
+ *   have been missed), or it or its program accepts by itself;
+ * - `invite-retry` — our invitation is sent again, no answer yet: `attempt`
+ *   retransmissions so far, `leftMs` until the daemon gives up (§4.5, §4.6);
+ * - `busy-answered` — `name` at ip:port tried to invite us while we were
+ *   busy, and was answered busy (§4.8);
+ * - `peer-reconnected` — the partner's daemon restarted and invited us
+ *   again during the chat: messages may have been missed (§4.5);
  * - `declined`, `busy` (with the other daemon's error `text`, §4.8),
  *   `no-answer` (§4.6), `invitation-cancelled` — our invitation's ends;
- * - `message` — from `name`; `sent` — our message went to the daemon as
- *   `id`; `not-sent` — it did not, `reason` says why (nothing is dropped
- *   silently);
+ * - `message` — from `name`; `sent` — our message went to the daemon, and
+ *   is message `id` of this chat (numbered from 1 in each chat, whatever
+ *   `msgId` the daemon gave it); `not-sent` — it did not, `reason` says why
+ *   (nothing is dropped silently);
  * - `held` — the daemon refused a message for a full send queue although
  *   the client kept to the daemon's limit: the next messages wait in the
  *   client and are sent as earlier ones are delivered (shown once per
  *   backlog);
  * - `delivered` (§5.3), `retransmitted` (`attempt` as in the daemon's
  *   event: 1 is the first retransmission, §5.2), `undelivered` (§5.5) —
- *   news of message `id`;
+ *   news of message `id` of this chat; without `id`, of a message an
+ *   earlier client sent (the daemon kept the news for the next client);
  * - `peer-left` (§6.1), `peer-lost` (§5.5) — the chat is over, followed by
  *   one `undelivered` per message that did not make it;
  * - `leaving` — we left; `chat-closed` — the chat we left is over (the other
@@ -66,11 +78,15 @@ export interface PeerUser extends PeerAddress {
  * - `daemon-stopping` — the daemon shuts down, the client exits (code 1);
  * - `error` — a request failed or an answer was not understood; `fatal`
  *   when the client stops because of it (code 1);
- * - `in-flight` — quitting with `count` messages sent but not yet
- *   delivered: the daemon goes on trying (SPEC §6.1);
- * - `summary` — at the end of input: `failed` of the `total` messages typed
- *   were not sent or not delivered (shown only when some were; exit code 1);
- * - `bye` — the last line.
+ * - `in-flight` — quit at once (interactive `q`, Ctrl+C, a signal) with
+ *   `count` messages sent and still without news when the daemon answered
+ *   `quit` (nothing is read after it): the daemon goes on trying (SPEC §6.1);
+ *   just before `bye`;
+ * - `summary` — at the end of input (or a scripted `q`): `failed` of the
+ *   `total` messages typed were not sent or not delivered (shown only when
+ *   some were; exit code 1);
+ * - `bye` — the last line of a session that began with `connected` (a
+ *   client that never connected ends with its fatal error alone).
  */
 export type Output =
   | { type: "prompt"; ask: Ask; text: string }
@@ -81,6 +97,16 @@ export type Output =
   | ({ type: "invitation-ended"; reason: "withdrawn" | "expired" } & PeerUser)
   | ({ type: "invitation-declined" } & PeerUser)
   | ({ type: "chat-started" } & PeerUser)
+  | ({ type: "answered-at-once" } & PeerUser)
+  | ({
+    type: "invite-retry";
+    /** Retransmissions of the invitation so far (1 = sent twice). */
+    attempt: number;
+    /** Milliseconds left until the daemon gives up (the invitation limit). */
+    leftMs: number;
+  } & PeerAddress)
+  | ({ type: "busy-answered" } & PeerUser)
+  | ({ type: "peer-reconnected" } & PeerUser)
   | ({ type: "declined" } & PeerUser)
   | ({ type: "busy"; text: string } & PeerAddress)
   | ({ type: "no-answer" } & PeerAddress)
@@ -95,14 +121,24 @@ export type Output =
   | { type: "sent"; id: number; text: string }
   | { type: "not-sent"; text: string; reason: string }
   | { type: "held" }
-  | { type: "delivered"; id: number }
+  | {
+    type: "delivered";
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
+  }
   | {
     type: "retransmitted";
-    id: number;
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
     /** Which retransmission: 1 = the first (the second sending), as in the daemon's event. */
     attempt: number;
   }
-  | { type: "undelivered"; id: number; text: string }
+  | {
+    type: "undelivered";
+    /** The message's number in this chat; absent for one an earlier client sent. */
+    id?: number;
+    text: string;
+  }
   | ({ type: "peer-left" } & PeerUser)
   | ({ type: "peer-lost" } & PeerUser)
   | { type: "leaving" }

@@ -5,14 +5,17 @@
  *
  * - Every line starts with the time (`HH:MM`, {@linkcode clockTime}).
  * - Messages are numbered per chat (`#1` is the first message of this
- *   chat, whatever number the daemon gave it).
+ *   chat, whatever number the daemon gave it): the outbox numbers them,
+ *   and the outputs carry these numbers.
  * - A message sent is one line, `alice: hello #1`, which gets ` ✓` when it
  *   is delivered while it is still the last line on the screen
  *   ({@linkcode Presentation.amend}); otherwise a short `✓ #1` line
  *   follows. A retransmission is a short `↻ #1` line.
  * - The prompt tells where things stand: `[bob@127.0.0.2]> ` in a chat,
- *   `[inviting 127.0.0.5, 12 s: /leave cancels]> ` while an invitation
- *   waits, the question otherwise.
+ *   `[inviting 127.0.0.5, 12 s, sent 3 times, no answer, 48 s left: /leave
+ *   cancels, q quits]> ` while an invitation waits (the daemon's
+ *   `invite-retry` events update it, no line is printed for them), the
+ *   question otherwise.
  * - The bell rings for an invitation, and for a message while the user
  *   types ({@linkcode bellFor}).
  *
@@ -23,7 +26,12 @@
  */
 
 import type { Ask, Output } from "./output.ts";
-import { displayAddress, printable, terminalLines } from "./render.ts";
+import {
+  displayAddress,
+  messageRef,
+  printable,
+  terminalLines,
+} from "./render.ts";
 import {
   bellFor,
   chatPrompt,
@@ -82,12 +90,16 @@ export class Presenter {
   #colour: boolean;
   #name = "";
   #peer: { name: string; ip: string; port: number } | undefined;
-  /** The daemon's message ids → this chat's numbers. */
-  #numbers = new Map<number, number>();
-  #count = 0;
   /** The message sent that is the last line on the screen, if it is. */
   #lastSent: { id: number; line: string } | undefined;
-  #inviting: { address: string; since: number } | undefined;
+  #inviting:
+    | {
+      address: string;
+      since: number;
+      /** From the last `invite-retry`: times sent, ms left, and when it came. */
+      retry?: { sent: number; leftMs: number; at: number };
+    }
+    | undefined;
   #waiting = false;
 
   /** Creates a presenter. */
@@ -99,11 +111,6 @@ export class Presenter {
   /** Whether an invitation of ours waits (the prompt then changes each second). */
   get inviting(): boolean {
     return this.#inviting !== undefined;
-  }
-
-  /** The chat's number of the daemon's message `id` (assigned when sent). */
-  numberOf(id: number): number | undefined {
-    return this.#numbers.get(id);
   }
 
   /**
@@ -128,42 +135,52 @@ export class Presenter {
       : false;
     switch (output.type) {
       case "sent": {
-        this.#count++;
-        this.#numbers.set(output.id, this.#count);
         const line = stamp(
           `${p.bold(p.green(printable(this.#name || "you")))}: ${
             printable(output.text)
-          } ${p.dim(`#${this.#count}`)}`,
+          } ${p.dim(`#${output.id}`)}`,
         );
         this.#lastSent = { id: output.id, line };
         return { lines: [line], bell };
       }
       case "delivered": {
-        const number = this.#numbers.get(output.id);
         const last = this.#lastSent;
-        if (last !== undefined && last.id === output.id) {
+        if (
+          last !== undefined && output.id !== undefined &&
+          last.id === output.id
+        ) {
           const amend = `${last.line} ${p.green("✓")}`;
           this.#lastSent = undefined;
           return { lines: [], bell, amend };
         }
-        return this.#lines([stamp(p.dim(`  ✓ #${number ?? output.id}`))], bell);
+        return this.#lines(
+          [stamp(p.dim(`  ✓ ${messageRef(output.id)}`))],
+          bell,
+        );
       }
-      case "retransmitted": {
-        const number = this.#numbers.get(output.id) ?? output.id;
+      case "retransmitted":
         return this.#lines([
           stamp(
             p.yellow(
-              `  ↻ #${number} sent again (attempt ${output.attempt + 1})`,
+              `  ↻ ${messageRef(output.id)} sent again (attempt ${
+                output.attempt + 1
+              })`,
             ),
           ),
         ], bell);
-      }
-      case "undelivered": {
-        const number = this.#numbers.get(output.id) ?? output.id;
+      case "undelivered":
         return this.#lines([
-          stamp(p.red(`! #${number} not delivered: ${printable(output.text)}`)),
+          stamp(
+            p.red(
+              `! ${messageRef(output.id)} not delivered: ${
+                printable(output.text)
+              }`,
+            ),
+          ),
         ], bell);
-      }
+      case "invite-retry":
+        // Shown in the status prompt, which updates: not a line each time.
+        return { lines: [], bell };
       case "message":
         return this.#lines([
           stamp(
@@ -194,9 +211,14 @@ export class Presenter {
     }
     if (ask !== undefined) return p.bold(QUESTION_PROMPTS[ask]);
     if (this.#inviting !== undefined) {
+      const { address, since, retry } = this.#inviting;
       return p.bold(inviteStatus({
-        address: this.#inviting.address,
-        elapsedMs: nowMs - this.#inviting.since,
+        address,
+        elapsedMs: nowMs - since,
+        ...(retry === undefined ? {} : {
+          sent: retry.sent,
+          leftMs: retry.leftMs - (nowMs - retry.at),
+        }),
       }));
     }
     if (this.#waiting) {
@@ -226,10 +248,17 @@ export class Presenter {
       case "waiting":
         this.#waiting = true;
         break;
+      case "invite-retry":
+        if (this.#inviting !== undefined) {
+          this.#inviting.retry = {
+            sent: output.attempt + 1,
+            leftMs: output.leftMs,
+            at: nowMs,
+          };
+        }
+        break;
       case "chat-started":
         this.#peer = { name: output.name, ip: output.ip, port: output.port };
-        this.#numbers.clear();
-        this.#count = 0;
         this.#inviting = undefined;
         this.#waiting = false;
         break;

@@ -18,10 +18,10 @@
  *   (`chat-started`, `declined`, …).
  *
  * Read the events: a program that does not read them loses nothing, but
- * once {@linkcode EVENT_BUFFER_LIMIT} events other than `delivered` and
- * `retransmitted` wait unread, the client stops reading from the daemon
- * (the daemon's flow control then holds the peer back) until the program
- * reads on; `delivered` and `retransmitted` beyond the limit are not kept
+ * once {@linkcode EVENT_BUFFER_LIMIT} events other than `delivered`,
+ * `retransmitted` and `invite-retry` wait unread, the client stops reading
+ * from the daemon (the daemon's flow control then holds the peer back)
+ * until the program reads on; those three beyond the limit are not kept
  * (their send's promise is settled all the same). When the daemon goes away
  * the iteration ends, and every pending promise rejects.
  *
@@ -621,7 +621,7 @@ export class Chat implements AsyncDisposable {
         break;
     }
     const bookkeeping = event.type === "delivered" ||
-      event.type === "retransmitted";
+      event.type === "retransmitted" || event.type === "invite-retry";
     if (this.#eventsLength() >= EVENT_BUFFER_LIMIT && bookkeeping) {
       this.#dropped++;
       return;
@@ -644,7 +644,10 @@ export class Chat implements AsyncDisposable {
     for (;;) {
       if (this.#eventsLength() > 0) {
         const event = this.#events[this.#eventsHead++];
-        if (event.type !== "delivered" && event.type !== "retransmitted") {
+        if (
+          event.type !== "delivered" && event.type !== "retransmitted" &&
+          event.type !== "invite-retry"
+        ) {
           this.#heldBack--;
         }
         if (this.#eventsHead === this.#events.length) {

@@ -112,6 +112,14 @@ export function stderrLine(output: Output): string | undefined {
   return `simp: ${printable(output.message)}`;
 }
 
+/**
+ * A message as news about it names it: `#3` (its number in this chat), or
+ * `(sent by an earlier client)` when this client did not send it.
+ */
+export function messageRef(id: number | undefined): string {
+  return id === undefined ? "(sent by an earlier client)" : `#${id}`;
+}
+
 function textLine(output: Output): string {
   switch (output.type) {
     case "prompt":
@@ -138,6 +146,26 @@ function textLine(output: Output): string {
       return `chat started with ${
         formatPeer(output.name, output.ip, output.port)
       }`;
+    case "answered-at-once":
+      return `${
+        output.name || displayAddress(output.ip, output.port)
+      } answered at once: if your daemon restarted during a chat with ${
+        output.name || "them"
+      }, this is that chat going on (messages may have been missed); otherwise their side accepts by itself`;
+    case "invite-retry":
+      return `no answer yet from ${
+        displayAddress(output.ip, output.port)
+      }: invitation sent ${output.attempt + 1} times, giving up in ${
+        Math.ceil(output.leftMs / 1000)
+      } s (/leave cancels, q quits)`;
+    case "busy-answered":
+      return `${
+        formatPeer(output.name, output.ip, output.port)
+      } tried to invite you and was told you are busy`;
+    case "peer-reconnected":
+      return `${
+        formatPeer(output.name, output.ip, output.port)
+      } reconnected (their daemon restarted): messages around the restart may have been missed`;
     case "declined":
       return `declined by ${formatPeer(output.name, output.ip, output.port)}`;
     case "busy":
@@ -157,11 +185,13 @@ function textLine(output: Output): string {
     case "held":
       return "send queue full: the next messages wait until earlier ones are delivered";
     case "delivered":
-      return `delivered #${output.id}`;
+      return `delivered ${messageRef(output.id)}`;
     case "retransmitted":
-      return `retransmitted #${output.id} (attempt ${output.attempt})`;
+      return `retransmitted ${
+        messageRef(output.id)
+      } (attempt ${output.attempt})`;
     case "undelivered":
-      return `undelivered #${output.id}: ${output.text}`;
+      return `undelivered ${messageRef(output.id)}: ${output.text}`;
     case "peer-left":
       return `${
         output.name || displayAddress(output.ip, output.port)
@@ -252,7 +282,7 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
         } ${paint("2", `#${output.id}`)}`,
       ];
     case "delivered":
-      return [paint("2", `  ✓ #${output.id} delivered`)];
+      return [paint("2", `  ✓ ${messageRef(output.id)} delivered`)];
     case "bye":
       return [];
   }
@@ -271,6 +301,10 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
     case "peer-lost":
     case "peer-error":
       return [paint("31", `! ${text.replace(/^error: /, "")}`)];
+    case "peer-reconnected":
+    case "busy-answered":
+    case "answered-at-once":
+      return [paint("33", `* ${text}`)];
     default:
       return [paint("2", `* ${text}`)];
   }

@@ -225,12 +225,17 @@ export interface InviteProgress {
   address: string;
   /** Milliseconds since the invitation started. */
   elapsedMs: number;
+  /** How many times the invitation was sent, once the daemon said (`invite-retry`). */
+  sent?: number;
+  /** Milliseconds until the daemon gives up, once it said. */
+  leftMs?: number;
 }
 
 /**
  * The prompt while an invitation of ours waits for an answer: how long it
- * has waited and how to cancel. (Attempts and the time left are the
- * daemon's to tell: its link events do not carry them yet.)
+ * has waited, and once the daemon has sent it again (`invite-retry`) how
+ * many times it was sent and the time left until the daemon gives up; and
+ * how to cancel.
  *
  * @example
  * ```ts
@@ -238,11 +243,22 @@ export interface InviteProgress {
  * import { inviteStatus } from "./terminal.ts";
  * strictEqual(
  *   inviteStatus({ address: "127.0.0.5", elapsedMs: 12_400 }),
- *   "[inviting 127.0.0.5, 12 s: /leave cancels]> ",
+ *   "[inviting 127.0.0.5, 12 s: /leave cancels, q quits]> ",
+ * );
+ * strictEqual(
+ *   inviteStatus({ address: "127.0.0.5", elapsedMs: 12_400, sent: 3, leftMs: 47_600 }),
+ *   "[inviting 127.0.0.5, 12 s, sent 3 times, no answer, 48 s left: /leave cancels, q quits]> ",
  * );
  * ```
  */
 export function inviteStatus(progress: InviteProgress): string {
   const seconds = Math.max(0, Math.floor(progress.elapsedMs / 1000));
-  return `[inviting ${progress.address}, ${seconds} s: /leave cancels]> `;
+  const parts = [`inviting ${progress.address}`, `${seconds} s`];
+  if (progress.sent !== undefined) {
+    parts.push(`sent ${progress.sent} times`, "no answer");
+  }
+  if (progress.leftMs !== undefined) {
+    parts.push(`${Math.max(0, Math.ceil(progress.leftMs / 1000))} s left`);
+  }
+  return `[${parts.join(", ")}: /leave cancels, q quits]> `;
 }

@@ -342,6 +342,25 @@ Deno.test("daemon end: over the kept limit there is no room for new chat message
     end.emit({ type: "peer-error", ip: "127.0.0.2", port: 1, text: "e" }),
     false,
   );
+  // So are the notices peers can repeat without end (issue 8).
+  for (const type of ["busy-answered", "peer-reconnected"] as const) {
+    strictEqual(
+      end.emit({ type, ip: "127.0.0.3", port: 1, name: "c" }),
+      false,
+      type,
+    );
+  }
+  // An invitation's progress is not kept for a client that is gone.
+  strictEqual(
+    keptWhileDisconnected({
+      type: "invite-retry",
+      ip: "127.0.0.2",
+      port: 1,
+      attempt: 1,
+      leftMs: 1,
+    }),
+    false,
+  );
   // The end of a chat is still kept: it comes once per chat.
   ok(
     end.emit({

@@ -1,4 +1,10 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import {
+  deepStrictEqual,
+  match,
+  ok,
+  strictEqual,
+  throws,
+} from "node:assert/strict";
 import fc from "fast-check";
 import {
   type DaemonMessage,
@@ -463,4 +469,66 @@ Deno.test("quote: short, whatever the value", () => {
   strictEqual(quote({ a: 1 }), "an object");
   strictEqual(quote([1]), "an array");
   ok(quote(1e300).length <= 40);
+});
+
+Deno.test("protocol: the events of issue 8 parse, and their numbers are checked", () => {
+  for (
+    const event of [
+      {
+        type: "invite-retry",
+        ip: "127.0.0.5",
+        port: 7777,
+        attempt: 2,
+        leftMs: 50_000,
+      },
+      { type: "busy-answered", ip: "127.0.0.3", port: 7777, name: "carol" },
+      { type: "peer-reconnected", ip: "127.0.0.2", port: 7777, name: "bob" },
+      {
+        type: "chat-started",
+        ip: "127.0.0.2",
+        port: 7777,
+        name: "bob",
+        atOnce: true,
+      },
+    ]
+  ) {
+    deepStrictEqual(parseDaemonMessage(JSON.stringify({ event })), { event });
+  }
+  for (
+    const [event, problem] of [
+      [{
+        type: "invite-retry",
+        ip: "127.0.0.5",
+        port: 7777,
+        attempt: 1,
+        leftMs: 1.5,
+      }, /`leftMs` must be a non-negative integer/],
+      [{
+        type: "invite-retry",
+        ip: "127.0.0.5",
+        port: 7777,
+        attempt: 0,
+        leftMs: 1,
+      }, /`attempt` must be at least 1/],
+      [
+        { type: "busy-answered", ip: "127.0.0.3", port: 7777 },
+        /`name` is missing/,
+      ],
+      [{
+        type: "chat-started",
+        ip: "127.0.0.2",
+        port: 7777,
+        name: "b",
+        atOnce: "yes",
+      }, /`atOnce` must be true or false/],
+    ] as const
+  ) {
+    let message = "";
+    try {
+      parseDaemonMessage(JSON.stringify({ event }));
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    match(message, problem);
+  }
 });

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { BUSY_TEXT, type Datagram, Op } from "../../lib/wire/datagram.ts";
 import {
   type Action,
+  AT_ONCE_MS,
+  MAX_BUSY_REPORTS,
   Session,
   type SessionConfig,
   SessionError,
@@ -171,6 +173,7 @@ Deno.test("§4.3 accept: SYN+ACK, the inviter ACKs, both sides are told the chat
     type: "chat-started",
     peer: B,
     name: "bob",
+    atOnce: true, // answered 30 ms after the SYN: nobody read it that fast
   }]);
   b.receive(ack.sent[0].bytes, A, 40);
   assert.deepEqual(drain(b).events, [
@@ -243,7 +246,8 @@ Deno.test("§4.4 decline FIN lost: retransmitted until ACKed; a duplicate is re-
   const fin = drain(b).sent;
   assert.deepEqual(show(fin), ["FIN 0 bob"]);
   a.receive(fin[0].bytes, B, 20 + T + 5);
-  assert.deepEqual(eventTypes(drain(a).events), ["declined"]);
+  // Alice's SYN went again at T (invite-retry) before the FIN came.
+  assert.deepEqual(eventTypes(drain(a).events), ["invite-retry", "declined"]);
   // The ACK is lost too; the next FIN is re-ACKed by the former peer (§6.2).
   b.tick(20 + 2 * T);
   const fin2 = drain(b).sent;
@@ -285,7 +289,9 @@ Deno.test("§4.7 crossed invitations set up one chat, like a simultaneous open",
 
 Deno.test("§4.5 a SYN from the partner after establishment is answered with SYN+ACK, not busy", () => {
   const { a, b } = established();
-  b.receive(control(Op.SYN, 0, "alice"), A, 200);
+  // Within the echo window: a late copy of the handshake's SYN, no news
+  // for the user (later, see peer-reconnected below).
+  b.receive(control(Op.SYN, 0, "alice"), A, 60);
   const { sent, events } = drain(b);
   assert.deepEqual(show(sent), ["SYN+ACK 0 bob"]);
   assert.deepEqual(events, []);
@@ -394,7 +400,15 @@ for (const phase of ["inviting", "invited", "in a chat"] as const) {
     assert.deepEqual(sent.map((s) => s.to), [C, C]);
     assert.deepEqual(show(sent), [`ERR 0 bob ${BUSY_TEXT}`, "FIN 0 bob"]);
     assert.equal(sent[0].d.payload, "User already in another chat");
-    assert.deepEqual(events, [], "the user is not disturbed");
+    // The user is told, once (issue 8): carol's SYN again is answered busy
+    // again (within the budget) but not reported again.
+    assert.deepEqual(events, [{
+      type: "busy-answered",
+      peer: C,
+      name: "carol",
+    }]);
+    b.receive(control(Op.SYN, 0, "carol"), C, 200);
+    assert.deepEqual(drain(b).events, []);
     assert.equal(b.phase, before);
   });
 }
@@ -1184,4 +1198,160 @@ Deno.test("§4.8 a busy answer that waited is not sent once the daemon is idle, 
   b.tick(b.nextTimeout()!);
   assert.deepEqual(show(drain(b).sent), [], "not busy to the inviter");
   assert.equal(b.phase, "invited");
+});
+
+// ---------------------------------------------------------------------------
+// What the user is told besides the protocol's own events (issue 8)
+
+Deno.test("§4.5 each SYN retransmission of our invitation is an invite-retry event with the time left (§4.6)", () => {
+  const a = new Session({ userName: "alice", invitationLimit: 4 * T });
+  a.invite(B, 0);
+  assert.deepEqual(drain(a).events, []);
+  a.tick(T - 1);
+  assert.deepEqual(drain(a).events, []);
+  a.tick(T);
+  const first = drain(a);
+  assert.deepEqual(show(first.sent), ["SYN 0 alice"]);
+  assert.deepEqual(first.events, [
+    { type: "invite-retry", peer: B, attempt: 1, leftMs: 3 * T },
+  ]);
+  a.tick(2 * T);
+  a.tick(3 * T);
+  assert.deepEqual(
+    drain(a).events.map((e) =>
+      e.type === "invite-retry" && [e.attempt, e.leftMs]
+    ),
+    [[2, 2 * T], [3, T]],
+  );
+  a.tick(4 * T);
+  assert.deepEqual(eventTypes(drain(a).events), ["no-answer"]);
+});
+
+Deno.test("§4.3 chat-started is atOnce only when the first SYN was answered within AT_ONCE_MS", () => {
+  for (
+    const [answerAt, atOnce] of [
+      [AT_ONCE_MS - 1, true],
+      [AT_ONCE_MS, false],
+      [T + 10, false], // after a retransmission, however fast the answer to it
+    ] as const
+  ) {
+    const { a, b } = newPair();
+    a.invite(B, 0);
+    a.tick(answerAt >= T ? T : 0);
+    pass(a, A, b, 1);
+    drain(a);
+    b.accept(answerAt - 1);
+    pass(b, B, a, answerAt);
+    const started = drain(a).events.find((e) => e.type === "chat-started");
+    assert.equal(
+      started?.type === "chat-started" && started.atOnce === true,
+      atOnce,
+      `answered at ${answerAt} ms`,
+    );
+  }
+});
+
+Deno.test("§4.5 a partner's SYN after the handshake's echo window is its daemon restarted: peer-reconnected once, SYN+ACK", () => {
+  const { a, b } = established(); // bob accepted at 20, established at 40
+  // A late copy of the handshake's SYN (within two round trips): nothing.
+  b.receive(control(Op.SYN, 0, "alice"), A, 60);
+  const late = drain(b);
+  assert.deepEqual(show(late.sent), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(late.events, []);
+  // Alice's daemon restarted and invites again.
+  const at = 1000;
+  b.receive(control(Op.SYN, 0, "alice"), A, at);
+  const again = drain(b);
+  assert.deepEqual(show(again.sent), ["SYN+ACK 0 bob"]);
+  assert.deepEqual(again.events, [
+    { type: "peer-reconnected", peer: A, name: "alice" },
+  ]);
+  assert.equal(b.phase, "established");
+  // Its SYN retransmitted (our SYN+ACK lost) is the same reconnection.
+  b.receive(control(Op.SYN, 0, "alice"), A, at + T);
+  assert.deepEqual(drain(b).events, []);
+  // Once its handshake is over (its ACK came), a new restart is told again.
+  b.receive(control(Op.ACK, 0, "alice"), A, at + T + 10);
+  b.receive(control(Op.SYN, 0, "alice"), A, at + 3 * T);
+  assert.deepEqual(eventTypes(drain(b).events), ["peer-reconnected"]);
+  // The inviter's side too: bob's daemon restarted and invites alice.
+  drain(a);
+  a.receive(control(Op.SYN, 0, "bob"), B, 2000);
+  const atAlice = drain(a);
+  assert.deepEqual(show(atAlice.sent), ["SYN+ACK 0 alice"]);
+  assert.deepEqual(atAlice.events, [
+    { type: "peer-reconnected", peer: B, name: "bob" },
+  ]);
+});
+
+Deno.test("§4.8 §7.3 busy-answered: once per inviter and busy period, at most MAX_BUSY_REPORTS inviters a period", () => {
+  const b = new Session({ userName: "bob", busyAnswersPerSecond: 1000 });
+  b.receive(control(Op.SYN, 0, "alice"), A, 0); // pending invitation
+  drain(b);
+  for (let i = 0; i < MAX_BUSY_REPORTS + 5; i++) {
+    b.receive(
+      control(Op.SYN, 0, `user${i}`),
+      { ip: `127.0.78.${i + 1}`, port: 7777 },
+      10,
+    );
+  }
+  const reports = drain(b).events.filter((e) => e.type === "busy-answered");
+  assert.equal(reports.length, MAX_BUSY_REPORTS);
+  const idle = new Session({ userName: "bob" });
+  idle.receive(control(Op.SYN, 0, "alice"), A, 0);
+  idle.receive(control(Op.SYN, 0, "carol"), C, 1);
+  assert.deepEqual(eventTypes(drain(idle).events), [
+    "invitation",
+    "busy-answered",
+  ]);
+  // The invitation is withdrawn: a new busy period reports carol again.
+  idle.receive(control(Op.FIN, 0, "alice"), A, 2000);
+  idle.receive(control(Op.SYN, 0, "alice"), A, 3000);
+  idle.receive(control(Op.SYN, 0, "carol"), C, 3001);
+  assert.deepEqual(
+    drain(idle).events.filter((e) => e.type === "busy-answered"),
+    [{ type: "busy-answered", peer: C, name: "carol" }],
+  );
+});
+
+Deno.test("§4.5 invite-retry's leftMs is whole milliseconds on a clock with fractions (the link carries integers)", () => {
+  const a = new Session({ userName: "alice" });
+  a.invite(B, 0.25);
+  a.tick(T + 0.5);
+  const [retry] = drain(a).events;
+  assert.deepEqual(retry, {
+    type: "invite-retry",
+    peer: B,
+    attempt: 1,
+    leftMs: 55_000, // 60,000.25 - 5,000.5, rounded
+  });
+});
+
+Deno.test("§4.8 §7.3 busy-answered for an answer that waited comes when it is sent, with the inviter's name; not when it is dropped", () => {
+  const { b } = established({ busyAnswersPerSecond: 1 });
+  const ip = (n: number) => ({ ip: `198.18.1.${n}`, port: 7777 });
+  b.receive(control(Op.SYN, 0, "first"), ip(1), 100);
+  b.receive(control(Op.SYN, 0, "second"), ip(2), 100); // waits for a token
+  assert.deepEqual(
+    drain(b).events.filter((e) => e.type === "busy-answered"),
+    [{ type: "busy-answered", peer: ip(1), name: "first" }],
+  );
+  b.tick(b.nextTimeout()!);
+  const later = drain(b);
+  assert.deepEqual(show(later.sent), [
+    "ERR 0 bob User already in another chat",
+    "FIN 0 bob",
+  ]);
+  assert.deepEqual(later.events, [
+    { type: "busy-answered", peer: ip(2), name: "second" },
+  ]);
+  // An answer still waiting when the daemon becomes idle is never sent,
+  // and never reported.
+  b.receive(control(Op.SYN, 0, "third"), ip(3), 1200);
+  b.receive(control(Op.SYN, 0, "fourth"), ip(4), 1200);
+  drain(b);
+  b.abort(1300);
+  drain(b);
+  b.tick(5000);
+  assert.deepEqual(drain(b).events, []);
 });

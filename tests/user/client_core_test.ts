@@ -118,8 +118,7 @@ Deno.test("core: a hello the daemon refuses is fatal (exit 1)", () => {
   );
   deepStrictEqual(client.take(), [
     "error: This daemon speaks link version 3: use a client of that version",
-    "bye",
-    "exit 1",
+    "exit 1", // never connected: no bye
   ]);
   strictEqual(client.core.done, true);
 });
@@ -132,7 +131,6 @@ Deno.test("core: a second client is refused by the daemon before its hello: fata
   );
   deepStrictEqual(client.take(), [
     "error: Another client is connected to this daemon (127.0.0.1:40112): quit it first",
-    "bye",
     "exit 1",
   ]);
 });
@@ -470,8 +468,9 @@ Deno.test("core: peer-left and peer-lost are followed by the undelivered message
       type === "peer-left"
         ? "bob left the chat"
         : "lost contact with bob at 127.0.0.2",
-      "undelivered #3: are you there?",
-      "undelivered #4: hello?",
+      // Sent by an earlier client of the daemon: no number in this chat.
+      "undelivered (sent by an earlier client): are you there?",
+      "undelivered (sent by an earlier client): hello?",
       MENU,
     ]);
   }
@@ -487,8 +486,8 @@ Deno.test("core: chat-closed is followed by the undelivered messages, then the m
   client.event({ type: "undelivered", id: 4, text: "hello?" });
   deepStrictEqual(client.take(), [
     "chat closed",
-    "undelivered #3: are you there?",
-    "undelivered #4: hello?",
+    "undelivered (sent by an earlier client): are you there?",
+    "undelivered (sent by an earlier client): hello?",
     MENU,
   ]);
 });
@@ -500,7 +499,7 @@ Deno.test("core: an event other than undelivered after peer-lost ends the chat e
   client.event({ type: "invitation", ...BOB });
   deepStrictEqual(client.take(), [
     "lost contact with bob at 127.0.0.2",
-    "undelivered #3: are you there?",
+    "undelivered (sent by an earlier client): are you there?",
     MENU,
     "invitation from bob at 127.0.0.2",
     ANSWER,
@@ -576,7 +575,7 @@ Deno.test("core: q quits at any point; after hello it sends quit (§8.4)", () =>
   const asking = new Harness({ name: undefined }).open();
   asking.take();
   asking.line("q");
-  deepStrictEqual(asking.take(), ["bye", "exit 0"]);
+  deepStrictEqual(asking.take(), ["exit 0"]); // never connected: no bye
 
   for (const client of [connected(), inChat()]) {
     client.line(" q ");
@@ -619,20 +618,20 @@ Deno.test("core: the end of input before the connection opened ends once it does
   const client = new Harness();
   client.input(null);
   client.open();
-  deepStrictEqual(client.take(), ["bye", "exit 0"]);
+  deepStrictEqual(client.take(), ["exit 0"]);
 });
 
 Deno.test("core: Ctrl+C quits at once, even before the daemon answered (§8.4)", () => {
   const before = new Harness();
   before.interrupt();
-  deepStrictEqual(before.take(), ["bye", "exit 0"]);
+  deepStrictEqual(before.take(), ["exit 0"]);
   const greeting = new Harness().open();
   greeting.take();
   greeting.interrupt();
   deepStrictEqual(greeting.take(), ['→ {"cmd":"quit"}']);
   // A second one does not wait for the daemon's answer.
   greeting.interrupt();
-  deepStrictEqual(greeting.take(), ["bye", "exit 130"]);
+  deepStrictEqual(greeting.take(), ["exit 130"]);
 });
 
 Deno.test("core: a quit the daemon does not answer ends the client after QUIT_TIMEOUT_MS with the code it quit with", () => {
@@ -654,7 +653,7 @@ Deno.test("core: the daemon closing the connection after quit is the expected en
   deepStrictEqual(client.take(), ["bye", "exit 0"]);
 });
 
-Deno.test("core: q quits at once, saying how many messages are still in flight; those not handed over are not sent (§8.4)", () => {
+Deno.test("core: q quits at once; those not handed over are not sent; those still without news when the daemon answers quit are counted once, before bye (§8.4)", () => {
   const client = inChat({}, 2);
   client.line("one");
   client.sent(1);
@@ -664,12 +663,47 @@ Deno.test("core: q quits at once, saying how many messages are still in flight; 
   client.line("q");
   deepStrictEqual(client.take(), [
     "not sent: You quit before it was handed to the daemon: three",
-    IN_FLIGHT_2,
     '→ {"cmd":"quit"}',
   ]);
   client.sent(2);
   client.reply();
-  deepStrictEqual(client.take(), ["sent #2: two", "bye", "exit 0"]);
+  deepStrictEqual(client.take(), [
+    "sent #2: two",
+    IN_FLIGHT_2,
+    "bye",
+    "exit 0",
+  ]);
+});
+
+Deno.test("core: news that comes between q and the daemon's answer is shown, and the in-flight count is what is still unknown (issue 8 defect 5)", () => {
+  const client = inChat({}, 2);
+  client.line("one");
+  client.line("two");
+  client.sent(4).sent(5);
+  client.take();
+  client.line("q");
+  deepStrictEqual(client.take(), ['→ {"cmd":"quit"}']);
+  client.event({ type: "delivered", id: 4 });
+  client.reply();
+  // Never "2 messages not delivered yet" and then "delivered #1".
+  deepStrictEqual(client.take(), [
+    "delivered #1",
+    "1 message not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+    "bye",
+    "exit 0",
+  ]);
+  const all = inChat({}, 2);
+  all.line("one");
+  all.sent(4);
+  all.line("q");
+  all.event({ type: "delivered", id: 4 });
+  all.reply();
+  deepStrictEqual(all.take().slice(-4), [
+    '→ {"cmd":"quit"}',
+    "delivered #1",
+    "bye",
+    "exit 0",
+  ]);
 });
 
 Deno.test("core: at the end of input in a chat the client waits for every outcome, then quits with exit code 0", () => {
@@ -700,10 +734,11 @@ Deno.test("core: at the end of input, messages reported undelivered give a summa
   client.event({ type: "delivered", id: 5 });
   client.event({ type: "peer-lost", ...BOB, undelivered: 2 });
   client.event({ type: "undelivered", id: 6, text: "two" });
-  deepStrictEqual(client.take().slice(-1), ["undelivered #6: two"]);
+  // Numbered in this chat (#2), not with the daemon's id (6).
+  deepStrictEqual(client.take().slice(-1), ["undelivered #2: two"]);
   client.event({ type: "undelivered", id: 7, text: "three" });
   deepStrictEqual(client.take(), [
-    "undelivered #7: three",
+    "undelivered #3: three",
     MENU,
     "2 of 3 messages not delivered",
     '→ {"cmd":"quit"}',
@@ -798,9 +833,43 @@ Deno.test("core: scripted input is read only when the dialogue asks; a q line at
     "chat started with bob at 127.0.0.2",
     CHAT,
     '→ {"cmd":"send","text":"hello"}',
-    "1 message not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
+  ]);
+  // A script's q waits for the outcome of its messages (issue 8 defect 5).
+  client.sent(4);
+  client.event({ type: "delivered", id: 4 });
+  deepStrictEqual(client.take(), [
+    "sent #1: hello",
+    "delivered #1",
     '→ {"cmd":"quit"}',
   ]);
+  client.reply();
+  deepStrictEqual(client.take(), ["bye", "exit 0"]);
+});
+
+Deno.test('core: scripted input: a q waits for the outcomes; one not delivered gives the summary and exit code 1, never "not delivered yet" (issue 8 defect 5)', () => {
+  const client = inChat({ strict: true });
+  client.input("one", "q", "never read");
+  client.sent(9);
+  client.event({ type: "retransmitted", id: 9, attempt: 1 });
+  deepStrictEqual(client.take(), [
+    '→ {"cmd":"send","text":"one"}',
+    "sent #1: one",
+    "retransmitted #1 (attempt 1)",
+  ]);
+  strictEqual(client.core.done, false);
+  client.event({ type: "peer-lost", ...BOB, undelivered: 1 });
+  client.event({ type: "undelivered", id: 9, text: "one" });
+  client.reply();
+  deepStrictEqual(client.take(), [
+    "lost contact with bob at 127.0.0.2",
+    "undelivered #1: one",
+    MENU,
+    "1 of 1 message not delivered",
+    '→ {"cmd":"quit"}',
+    "bye",
+    "exit 1",
+  ]);
+  ok(!client.requests.some((r) => r.cmd === "send" && r.text === "never read"));
 });
 
 Deno.test("core: scripted input: a q line while nothing is asked quits at once", () => {
@@ -841,12 +910,13 @@ Deno.test("core: scripted input: a q behind messages not handed over quits once 
     "sent #2: two",
     "delivered #2",
     '→ {"cmd":"send","text":"three"}',
-    "1 message not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
-    '→ {"cmd":"quit"}',
   ]);
   client.sent(3);
+  deepStrictEqual(client.take(), ["sent #3: three"]);
+  client.event({ type: "delivered", id: 3 });
+  deepStrictEqual(client.take(), ["delivered #3", '→ {"cmd":"quit"}']);
   client.reply();
-  deepStrictEqual(client.take(), ["sent #3: three", "bye", "exit 0"]);
+  deepStrictEqual(client.take(), ["bye", "exit 0"]);
   deepStrictEqual(
     sends(
       client.requests.map((r) =>
@@ -888,7 +958,7 @@ Deno.test("core: scripted input: an invalid answer to a question is fatal, exit 
   const name = new Harness({ name: undefined, strict: true }).open();
   name.take();
   name.input("zoë");
-  deepStrictEqual(name.take().slice(1), ["bye", "exit 1"]);
+  deepStrictEqual(name.take().slice(1), ["exit 1"]);
 });
 
 Deno.test("core: scripted input: valid answers still lead on (/leave, the menu, a new chat)", () => {
@@ -945,7 +1015,7 @@ Deno.test("core: a daemon that is not running is named with the command to start
     message:
       "Daemon not reachable at 127.0.0.2:7778 — is `simp daemon 127.0.0.2` running?",
     fatal: true,
-  }, { type: "bye" }]);
+  }]); // once, and no bye: it never connected (issue 8 defect 5)
   strictEqual(client.exitCode, 1);
   strictEqual(
     unreachableMessage("127.0.0.3", 7000),
@@ -979,7 +1049,6 @@ Deno.test("core: a daemon that never answers hello is reported after HELLO_TIMEO
   client.advance(1);
   deepStrictEqual(client.take(), [
     "error: The daemon at 127.0.0.1:7778 did not answer within 10 s: is it a simp daemon of this version? Start one with `simp daemon 127.0.0.1`",
-    "bye",
     "exit 1",
   ]);
 });
@@ -1093,4 +1162,105 @@ Deno.test("core: at the end of input while leaving with every message delivered,
   strictEqual(client.exitCode, undefined);
   client.event({ type: "chat-closed", ...BOB, undelivered: 0 });
   deepStrictEqual(client.take(), ["chat closed", MENU, '→ {"cmd":"quit"}']);
+});
+
+Deno.test("core: messages are numbered per chat: the first message of the next chat is #1 again, whatever msgId the daemon gives (issue 8)", () => {
+  const client = inChat();
+  client.line("one");
+  client.sent(404);
+  client.event({ type: "delivered", id: 404 });
+  client.event({ type: "peer-left", ...BOB, undelivered: 0 });
+  client.take();
+  client.line("1");
+  client.line("127.0.0.2");
+  client.reply();
+  client.event({ type: "chat-started", ...BOB });
+  client.line("two");
+  client.sent(405);
+  client.event({ type: "delivered", id: 405 });
+  deepStrictEqual(client.take().slice(-3), [
+    '→ {"cmd":"send","text":"two"}',
+    "sent #1: two",
+    "delivered #1",
+  ]);
+  // The JSON output carries the chat's number too.
+  deepStrictEqual(client.outputs.filter((o) => o.type === "sent"), [
+    { type: "sent", id: 1, text: "one" },
+    { type: "sent", id: 1, text: "two" },
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Progress and notices the daemon adds (issue 8)
+
+Deno.test("core: while inviting, each invite-retry is a line with the tries and the time left; none once cancelled", () => {
+  const client = connected({ phase: "idle" }, { strict: true });
+  client.input("1", "127.0.0.5");
+  client.reply();
+  client.take();
+  client.event({
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 1,
+    leftMs: 55_000,
+  });
+  deepStrictEqual(client.take(), [
+    "no answer yet from 127.0.0.5: invitation sent 2 times, giving up in 55 s (/leave cancels, q quits)",
+  ]);
+  deepStrictEqual(client.outputs.at(-1), {
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 1,
+    leftMs: 55_000,
+  });
+  client.line("/leave");
+  client.take();
+  client.event({
+    type: "invite-retry",
+    ip: "127.0.0.5",
+    port: 7777,
+    attempt: 2,
+    leftMs: 50_000,
+  });
+  deepStrictEqual(client.take(), []);
+});
+
+Deno.test("core: someone answered busy while an invitation is pending is told, the question stays (§4.8)", () => {
+  const client = connected({ phase: "invited", peer: BOB });
+  client.take();
+  client.event({
+    type: "busy-answered",
+    ip: "127.0.0.3",
+    port: 7777,
+    name: "carol",
+  });
+  deepStrictEqual(client.take(), [
+    "carol at 127.0.0.3 tried to invite you and was told you are busy",
+  ]);
+  strictEqual(client.core.ask, "answer");
+});
+
+Deno.test("core: the partner's daemon restarted during the chat: told that messages may have been missed; the chat goes on (§4.5)", () => {
+  const client = inChat();
+  client.event({ type: "peer-reconnected", ...BOB });
+  deepStrictEqual(client.take(), [
+    "bob at 127.0.0.2 reconnected (their daemon restarted): messages around the restart may have been missed",
+  ]);
+  strictEqual(client.core.ask, "chat");
+});
+
+Deno.test("core: a chat answered at once says so after chat started, not as if bob had accepted (§4.5, §4.9)", () => {
+  const client = connected({ phase: "idle" });
+  client.line("1");
+  client.line("127.0.0.2");
+  client.reply();
+  client.take();
+  client.event({ type: "chat-started", ...BOB, atOnce: true });
+  deepStrictEqual(client.take(), [
+    "chat started with bob at 127.0.0.2",
+    "bob answered at once: if your daemon restarted during a chat with bob, this is that chat going on (messages may have been missed); otherwise their side accepts by itself",
+    CHAT,
+  ]);
 });

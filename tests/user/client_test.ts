@@ -78,7 +78,7 @@ function chattingDaemon(ip: string, queue = 64): FakeDaemon {
 // ---------------------------------------------------------------- scripted
 
 clientTest(
-  "client: no daemon → one error naming the address and the command, exit 1 (§8.1)",
+  "client: no daemon → the error once, on stderr, no bye (it never connected), exit 1 (§8.1, issue 8 defect 5)",
   async (procs) => {
     const alice = client(procs, "127.0.91.1", ["--name", "alice"]);
     await alice.closeStdin();
@@ -86,7 +86,14 @@ clientTest(
     const message =
       `Daemon not reachable at 127.0.91.1:7778 — is \`${RUN_DAEMON} 127.0.91.1\` running?`;
     deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
-    deepStrictEqual(alice.lines.stdout, [`error: ${message}`, "bye"]);
+    deepStrictEqual(alice.lines.stdout, []);
+    // With --json the error is also the JSON line a program reads, and no bye.
+    const json = client(procs, "127.0.91.1", ["--name", "alice", "--json"]);
+    await json.closeStdin();
+    strictEqual((await json.exit()).code, 1);
+    deepStrictEqual(json.lines.stdout.map((line) => JSON.parse(line)), [
+      { type: "error", message, fatal: true },
+    ]);
   },
 );
 
@@ -132,8 +139,9 @@ clientTest(
       await alice.expect("delivered #1");
       await alice.expect("bob: hi alice");
       await alice.write("q");
-      await alice.expect("bye");
-      strictEqual((await alice.exit()).code, 0);
+      // A script's q ends like the end of input: héllo was not sent.
+      await alice.expectAll(["1 of 2 messages not delivered", "bye"]);
+      strictEqual((await alice.exit()).code, 1);
       deepStrictEqual(daemon.commands, ["hello", "accept", "send", "quit"]);
       deepStrictEqual(daemon.requests[0], {
         id: 1,
@@ -403,10 +411,9 @@ clientTest(
       ok(Date.now() - start < 1000, `took ${Date.now() - start} ms`);
       const message =
         `Lost the connection to the daemon at 127.0.91.11:7778: it stopped or was killed; start it again with \`${RUN_DAEMON} 127.0.91.11\`, then the client`;
-      deepStrictEqual(alice.lines.stdout.slice(-2), [
-        `error: ${message}`,
-        "bye",
-      ]);
+      // The error once (stderr), then the end of the session on stdout.
+      strictEqual(alice.lines.stdout.at(-1), "bye");
+      ok(!alice.lines.stdout.some((line) => line.includes(message)));
       deepStrictEqual(alice.lines.stderr, [`simp: ${message}`]);
     } finally {
       await daemon.close();

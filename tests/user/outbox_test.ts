@@ -57,11 +57,11 @@ Deno.test("outbox: every message ends in exactly one outcome, and failures are c
     show(outbox.takeActions()).filter((l) => !l.startsWith("send ")),
     [
       'not sent: Message contains the non-ASCII character "é"; SIMP carries ASCII only: héllo',
-      "sent #7: a",
+      "sent #1: a",
       "not sent: Not in a chat: b",
-      "sent #8: c",
-      "delivered #7",
-      "undelivered #8: c",
+      "sent #2: c",
+      "delivered #1",
+      "undelivered #2: c",
     ],
   );
   strictEqual(outbox.typed, 4);
@@ -77,8 +77,8 @@ Deno.test("outbox: news of an id it never sent is shown but settles nothing", ()
   outbox.delivered(99);
   outbox.undelivered(98, "x");
   deepStrictEqual(show(outbox.takeActions()), [
-    "delivered #99",
-    "undelivered #98: x",
+    "delivered (sent by an earlier client)",
+    "undelivered (sent by an earlier client): x",
   ]);
   strictEqual(outbox.outstanding, 1);
   strictEqual(outbox.failed, 0);
@@ -122,4 +122,29 @@ Deno.test("outbox: full once MAX_WAITING messages wait", () => {
   outbox.onSendReply({ ok: true, msgId: 1 });
   outbox.delivered(1);
   strictEqual(outbox.full, false);
+});
+
+Deno.test("outbox: messages are numbered per chat, from 1, whatever msgId the daemon gave (issue 8)", () => {
+  const outbox = new Outbox();
+  outbox.limit = 10;
+  outbox.add("a");
+  outbox.onSendReply({ ok: true, msgId: 405 });
+  outbox.delivered(405);
+  outbox.newChat();
+  outbox.add("b");
+  outbox.onSendReply({ ok: true, msgId: 406 });
+  outbox.retransmitted(406, 1);
+  outbox.undelivered(406, "b");
+  deepStrictEqual(
+    show(outbox.takeActions()).filter((l) => !l.startsWith("send ")),
+    [
+      "sent #1: a",
+      "delivered #1",
+      "sent #1: b",
+      "retransmitted #1 (attempt 1)",
+      "undelivered #1: b",
+    ],
+  );
+  strictEqual(outbox.numberOf(406), 1);
+  strictEqual(outbox.numberOf(405), undefined);
 });

@@ -34,10 +34,10 @@ Deno.test("every line starts with the time of day", () => {
 Deno.test("a message sent is one line with the chat's number; delivered right after, it is amended with ✓", () => {
   const p = presenter();
   p.present({ type: "chat-started", ...BOB }, AT, false);
-  deepStrictEqual(lines(p, { type: "sent", id: 405, text: "hello" }), [
+  deepStrictEqual(lines(p, { type: "sent", id: 1, text: "hello" }), [
     "09:05 alice: hello #1",
   ]);
-  deepStrictEqual(p.present({ type: "delivered", id: 405 }, AT, false), {
+  deepStrictEqual(p.present({ type: "delivered", id: 1 }, AT, false), {
     lines: [],
     bell: false,
     amend: "09:05 alice: hello #1 ✓",
@@ -47,34 +47,32 @@ Deno.test("a message sent is one line with the chat's number; delivered right af
 Deno.test("delivered after other lines: a short ✓ line with the chat's number", () => {
   const p = presenter();
   p.present({ type: "chat-started", ...BOB }, AT, false);
-  p.present({ type: "sent", id: 7, text: "one" }, AT, false);
+  p.present({ type: "sent", id: 1, text: "one" }, AT, false);
   p.present({ type: "message", name: "bob", text: "hi" }, AT, false);
-  deepStrictEqual(p.present({ type: "delivered", id: 7 }, AT, false), {
+  deepStrictEqual(p.present({ type: "delivered", id: 1 }, AT, false), {
     lines: ["09:05   ✓ #1"],
     bell: false,
   });
 });
 
-Deno.test("a new chat numbers its messages from 1 again (not the daemon's ids)", () => {
+Deno.test("news of a message an earlier client sent names no number", () => {
   const p = presenter();
-  p.present({ type: "chat-started", ...BOB }, AT, false);
-  p.present({ type: "sent", id: 1, text: "a" }, AT, false);
-  p.present({ type: "sent", id: 2, text: "b" }, AT, false);
-  p.present({ type: "chat-started", ...BOB }, AT, false);
-  deepStrictEqual(lines(p, { type: "sent", id: 3, text: "c" }), [
-    "09:05 alice: c #1",
+  deepStrictEqual(lines(p, { type: "delivered" }), [
+    "09:05   ✓ (sent by an earlier client)",
   ]);
-  strictEqual(p.numberOf(3), 1);
+  deepStrictEqual(lines(p, { type: "undelivered", text: "x" }), [
+    "09:05 ! (sent by an earlier client) not delivered: x",
+  ]);
 });
 
 Deno.test("retransmitted and undelivered are short lines with the chat's number", () => {
   const p = presenter();
   p.present({ type: "chat-started", ...BOB }, AT, false);
-  p.present({ type: "sent", id: 50, text: "x" }, AT, false);
-  deepStrictEqual(lines(p, { type: "retransmitted", id: 50, attempt: 1 }), [
+  p.present({ type: "sent", id: 1, text: "x" }, AT, false);
+  deepStrictEqual(lines(p, { type: "retransmitted", id: 1, attempt: 1 }), [
     "09:05   ↻ #1 sent again (attempt 2)",
   ]);
-  deepStrictEqual(lines(p, { type: "undelivered", id: 50, text: "x" }), [
+  deepStrictEqual(lines(p, { type: "undelivered", id: 1, text: "x" }), [
     "09:05 ! #1 not delivered: x",
   ]);
 });
@@ -110,7 +108,27 @@ Deno.test("the prompt: the question, the chat's partner, the invitation's second
   strictEqual(p.inviting, true);
   strictEqual(
     p.prompt(undefined, 13_500),
-    "[inviting 127.0.0.5, 12 s: /leave cancels]> ",
+    "[inviting 127.0.0.5, 12 s: /leave cancels, q quits]> ",
+  );
+  // The daemon's invite-retry: no line, the status counts down from it.
+  deepStrictEqual(
+    p.present(
+      {
+        type: "invite-retry",
+        ip: "127.0.0.5",
+        port: 7777,
+        attempt: 2,
+        leftMs: 50_000,
+      },
+      AT,
+      false,
+      15_000,
+    ),
+    { lines: [], bell: false },
+  );
+  strictEqual(
+    p.prompt(undefined, 17_000),
+    "[inviting 127.0.0.5, 16 s, sent 3 times, no answer, 48 s left: /leave cancels, q quits]> ",
   );
   p.present({ type: "chat-started", ...BOB }, AT, false);
   strictEqual(p.inviting, false);

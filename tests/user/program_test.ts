@@ -11,6 +11,7 @@ import {
 import {
   type Chat,
   ChatError,
+  type ChatEvent,
   connect,
   EVENT_BUFFER_LIMIT,
 } from "../../lib/user/program.ts";
@@ -331,5 +332,40 @@ Deno.test("two loops over the events share one stream, each event once", async (
   await quit(chat, daemon);
   await Promise.all(loops);
   assertEquals(seen.toSorted(), ["m0", "m1", "m2", "m3", "m4", "m5"]);
+  await daemon.close();
+});
+
+Deno.test("the events of issue 8 reach a program as they came (invite-retry, busy-answered, peer-reconnected, atOnce)", async () => {
+  const daemon = new FakeDaemon();
+  const [chat] = await Promise.all([
+    connect(IP, { name: "bot", port: daemon.port }),
+    daemon.accept(),
+  ]);
+  const sent: ChatEvent[] = [
+    {
+      type: "invite-retry",
+      ip: "127.0.0.5",
+      port: 7777,
+      attempt: 1,
+      leftMs: 55_000,
+    },
+    {
+      type: "chat-started",
+      ip: "127.0.0.5",
+      port: 7777,
+      name: "e",
+      atOnce: true,
+    },
+    { type: "busy-answered", ip: "127.0.0.3", port: 7777, name: "carol" },
+    { type: "peer-reconnected", ip: "127.0.0.5", port: 7777, name: "e" },
+  ];
+  for (const event of sent) daemon.event(event as unknown as Json);
+  const received: ChatEvent[] = [];
+  for await (const event of chat.events) {
+    received.push(event);
+    if (received.length === sent.length) break;
+  }
+  assertEquals(received, sent);
+  await quit(chat, daemon);
   await daemon.close();
 });

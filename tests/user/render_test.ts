@@ -165,3 +165,38 @@ Deno.test("render: held, in-flight and summary lines", () => {
     "* 2 messages not delivered yet: the daemon goes on trying, and tells the next client of any it cannot deliver",
   ]);
 });
+
+Deno.test("render: the new notices (issue 8) in text, harmless whatever the name", () => {
+  const peer = { ip: "127.0.0.3", port: 7777, name: "car\x1b[2Jol" };
+  strictEqual(
+    renderText({ type: "busy-answered", ...peer }),
+    "car\\x1b[2Jol at 127.0.0.3 tried to invite you and was told you are busy",
+  );
+  strictEqual(
+    renderText({ type: "peer-reconnected", ...peer, name: "bob" }),
+    "bob at 127.0.0.3 reconnected (their daemon restarted): messages around the restart may have been missed",
+  );
+  strictEqual(
+    renderText({
+      type: "invite-retry",
+      ip: "127.0.0.5",
+      port: 7790,
+      attempt: 4,
+      leftMs: 35_001,
+    }),
+    "no answer yet from 127.0.0.5:7790: invitation sent 5 times, giving up in 36 s (/leave cancels, q quits)",
+  );
+  strictEqual(
+    renderText({ type: "delivered" }),
+    "delivered (sent by an earlier client)",
+  );
+  deepStrictEqual(
+    terminalLines({ type: "peer-reconnected", ...peer, name: "bob" }, {
+      name: "alice",
+      colour: false,
+    }),
+    [
+      "* bob at 127.0.0.3 reconnected (their daemon restarted): messages around the restart may have been missed",
+    ],
+  );
+});

@@ -46,6 +46,8 @@ function terminalTest(
     underTask?: boolean;
     /** Do not start the client (the test starts something else). */
     noClient?: boolean;
+    /** Options for the first daemon (the client's). */
+    daemonArgs?: string[];
   } = {},
 ): void {
   Deno.test({
@@ -55,7 +57,11 @@ function terminalTest(
       const procs = new Processes();
       const tmux = new Tmux();
       try {
-        await Promise.all(ips.map((ip) => procs.daemon(ip)));
+        await Promise.all(
+          ips.map((ip, i) =>
+            procs.daemon(ip, i === 0 ? options.daemonArgs ?? [] : [])
+          ),
+        );
         if (!options.noClient) {
           await tmux.start(CLIENT_SCRIPT, [
             Deno.execPath(),
@@ -154,17 +160,22 @@ terminalTest(
   ["127.0.100.2"],
   async ({ tmux }) => {
     await tmux.line("1");
+    await tmux.waitFor(
+      "the IP question",
+      (l) => inputLine(l) === "IP address to invite:",
+    );
     await tmux.line("127.0.100.99"); // nobody there: no answer
     await tmux.waitFor(
       "the invitation's status",
       (lines) =>
-        /^\[inviting 127\.0\.100\.99, [0-9]+ s: \/leave cancels\]>$/.test(
-          inputLine(lines),
-        ),
+        /^\[inviting 127\.0\.100\.99, [0-9]+ s[,:].*\/leave cancels, q quits\]>$/
+          .test(
+            inputLine(lines),
+          ),
     );
     await tmux.waitFor(
       "the seconds counting",
-      (lines) => /, [1-9][0-9]* s:/.test(inputLine(lines)),
+      (lines) => /, [1-9][0-9]* s[,:]/.test(inputLine(lines)),
     );
     await tmux.line("hello?");
     await tmux.waitFor(
@@ -178,6 +189,90 @@ terminalTest(
         shows(lines, "invitation to 127.0.100.99 cancelled") &&
         inputLine(lines) === "Choose 1, 2 or q:",
     );
+  },
+);
+
+terminalTest(
+  "inviting an address where nobody answers: one status line shows the tries and the time left, no line per try, then no answer (issue 8)",
+  ["127.0.101.1"],
+  async ({ tmux }) => {
+    await tmux.line("1");
+    await tmux.waitFor(
+      "the IP question",
+      (l) => inputLine(l) === "IP address to invite:",
+    );
+    await tmux.line("127.0.101.99"); // nobody there
+    const lines = await tmux.waitFor(
+      "the tries in the status line",
+      (lines) =>
+        /^\[inviting 127\.0\.101\.99, [0-9]+ s, sent [3-9] times, no answer, [0-9]+ s left: \/leave cancels, q quits\]>$/
+          .test(inputLine(lines)),
+      20_000,
+    );
+    // The status line updates in place: no line per retransmission.
+    ok(!shows(lines, "no answer yet"), lines.join("\n"));
+    await tmux.waitFor(
+      "the end of the invitation",
+      (lines) =>
+        shows(lines, "no answer from 127.0.101.99") &&
+        inputLine(lines) === "Choose 1, 2 or q:",
+      20_000,
+    );
+  },
+  { daemonArgs: ["--timeout", "0.4", "--invite-limit", "4"] },
+);
+
+terminalTest(
+  "the terminal tells of an inviter answered busy while an invitation is pending, and of a partner whose daemon restarted (issue 8)",
+  ["127.0.101.20", "127.0.101.22"],
+  async ({ procs, tmux }) => {
+    // Bob (scripted, at .21) invites the terminal's user, who leaves it
+    // pending; carol (.22) tries meanwhile and is answered busy.
+    const bobDaemon = await procs.daemon("127.0.101.21");
+    await tmux.line("2");
+    const bob = procs.client("127.0.101.21", "bob");
+    await bob.expect(MENU);
+    await bob.write("1");
+    await bob.write("127.0.101.20");
+    await tmux.waitFor(
+      "the invitation's question",
+      (lines) => inputLine(lines) === "Accept? (y/n/q):",
+    );
+    const carol = procs.client("127.0.101.22", "carol");
+    await carol.expect(MENU);
+    await carol.write("1");
+    await carol.write("127.0.101.20");
+    await carol.expect("busy: User already in another chat");
+    await tmux.waitFor(
+      "the busy notice, the question still asked",
+      (lines) =>
+        shows(
+          lines,
+          "* carol at 127.0.101.22 tried to invite you and was told you are busy",
+        ) && inputLine(lines) === "Accept? (y/n/q):",
+    );
+    await tmux.line("y");
+    await bob.expect(CHAT);
+    await carol.write("q");
+    // Bob's daemon dies without a FIN, comes back, and bob invites again.
+    bobDaemon.kill("SIGKILL");
+    await bob.exit();
+    await bobDaemon.exit();
+    await procs.daemon("127.0.101.21");
+    const again = procs.client("127.0.101.21", "bob");
+    await again.expect(MENU);
+    await again.write("1");
+    await again.write("127.0.101.20");
+    await again.expect(/^bob answered at once|^chat started/);
+    await tmux.waitFor(
+      "the reconnection notice, still in the chat",
+      (lines) =>
+        shows(
+          lines,
+          "* bob at 127.0.101.21 reconnected (their daemon restarted): messages",
+        ) && inputLine(lines).startsWith("[bob@127.0.101.21]>"),
+    );
+    await again.write("q");
   },
 );
 

@@ -106,13 +106,26 @@ Deno.test("the paste question counts the lines", () => {
   ok(pasteQuestion(120).includes("120 pasted lines"));
 });
 
-Deno.test("invite status: how long it waited and how to cancel", () => {
+Deno.test("invite status: how long it waited, the tries and the time left once the daemon told, and how to cancel (issue 8)", () => {
   strictEqual(
     inviteStatus({ address: "127.0.0.5", elapsedMs: 0 }),
-    "[inviting 127.0.0.5, 0 s: /leave cancels]> ",
+    "[inviting 127.0.0.5, 0 s: /leave cancels, q quits]> ",
   );
   strictEqual(
     inviteStatus({ address: "127.0.0.5:7790", elapsedMs: 61_999 }),
-    "[inviting 127.0.0.5:7790, 61 s: /leave cancels]> ",
+    "[inviting 127.0.0.5:7790, 61 s: /leave cancels, q quits]> ",
+  );
+  strictEqual(
+    inviteStatus({
+      address: "127.0.0.5",
+      elapsedMs: 10_200,
+      sent: 3,
+      leftMs: 49_800,
+    }),
+    "[inviting 127.0.0.5, 10 s, sent 3 times, no answer, 50 s left: /leave cancels, q quits]> ",
+  );
+  strictEqual(
+    inviteStatus({ address: "127.0.0.5", elapsedMs: 0, sent: 2, leftMs: -5 }),
+    "[inviting 127.0.0.5, 0 s, sent 2 times, no answer, 0 s left: /leave cancels, q quits]> ",
   );
 });
