@@ -412,6 +412,10 @@ class Daemon {
       "client connection",
       () => this.#core.clientOpened(c.id, remote, performance.now()),
     );
+    // Turned away (`busy`): nothing it sends will be read, so no read
+    // buffer either — a flood of connections would otherwise cost 64 KiB
+    // each until their busy line is written.
+    if (c.closeAfterWrites) return;
     await this.#readLoop(c);
   }
 

@@ -1105,6 +1105,60 @@ Deno.test("daemon: a second client gets the busy line naming the first and is cl
   });
 });
 
+Deno.test("daemon: a flood of connections while the slot is held is turned away without a read buffer each; memory stays bounded (§7.2, §7.3)", async () => {
+  const ip = "127.0.90.43";
+  const daemon = await spawnDaemon(daemonArgs(ip, "--log-level", "error"));
+  const holder = await TcpClient.open({ ip, port: CLIENT_PORT });
+  const flood: Deno.TcpConn[] = [];
+  try {
+    strictEqual(
+      (await holder.request({ cmd: "hello", v: 2, name: "alice" })).ok,
+      true,
+    );
+    const rssBefore = await rssKiB(daemon.child.pid);
+    // 1,500 connections open at once (bounded; far below the fd limit):
+    // each is told busy and closed by the daemon.
+    for (let i = 0; i < 1500; i++) {
+      flood.push(await Deno.connect({ hostname: ip, port: CLIENT_PORT }));
+    }
+    const buffer = new Uint8Array(512);
+    let busy = 0;
+    for (const conn of flood.slice(-20)) {
+      const n = await conn.read(buffer);
+      if (n !== null) {
+        const line = new TextDecoder().decode(buffer.subarray(0, n));
+        if (line.includes('"code":"busy"')) busy++;
+      }
+    }
+    strictEqual(busy, 20, "the last connections were told busy");
+    const rssFlood = await rssKiB(daemon.child.pid);
+    console.log(`RSS ${rssBefore} → ${rssFlood} kB`);
+    // Measured: ~30 MiB (sockets, promises); with a 64 KiB read buffer for
+    // each connection it was ~96 MiB.
+    ok(
+      rssFlood - rssBefore < 60 * 1024,
+      `RSS grew by ${
+        rssFlood - rssBefore
+      } kB over 1,500 turned-away connections`,
+    );
+    // The holder still has the slot and is answered.
+    deepStrictEqual(
+      await holder.request({ cmd: "accept" }),
+      { re: 2, ok: false, error: "There is no invitation to accept" },
+    );
+  } finally {
+    for (const conn of flood) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    holder.close();
+    await daemon.stop();
+  }
+});
+
 Deno.test("daemon: a client that only closes its sending side still gets its replies, and the slot is free at once (§7.2)", async () => {
   await withDaemon("127.0.90.16", {}, async (daemon) => {
     const client = await TcpClient.open(daemon.client);
