@@ -204,6 +204,20 @@ Deno.test("daemon core: hello sets the name and answers with state and limits", 
   strictEqual(rig.core.session.userName, "alice");
 });
 
+Deno.test("daemon core: a datagram from the daemon's own peer address (spoofed) is dropped: no invitation, no chat with itself, even with auto-accept (§7.1)", () => {
+  const self: Address = { ip: OWN_IP, port: 7777 };
+  const rig = new Rig({ session: { autoAccept: true } }).connect();
+  rig.drain();
+  rig.core.receivePeer(control(Op.SYN, 0, "evil"), self, 10);
+  rig.core.receivePeer(control(Op.SYN_ACK, 0, "evil"), self, 11);
+  rig.core.receivePeer(chat(0, "evil", "hi me"), self, 12);
+  deepStrictEqual(rig.drain(), { peer: [], lines: [], closed: [] });
+  strictEqual(rig.core.session.phase, "idle");
+  // From another address a SYN is an invitation, accepted at once.
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 20);
+  deepStrictEqual(rig.drain().peer, ["SYN+ACK 0"]);
+});
+
 Deno.test("daemon core: hello shows a pending invitation in its state, and an invitation event follows it (§4.2)", () => {
   const rig = new Rig();
   rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 0);

@@ -221,6 +221,7 @@ export class DaemonCore {
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
   #refusalLogs = new LogBudget(ONCE_A_MINUTE);
+  #selfLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -283,12 +284,26 @@ export class DaemonCore {
    * message is taken only while the events for the client are under their
    * limit ({@linkcode DaemonEnd.hasRoom}): otherwise it is not ACKed, and
    * the peer sends it again later.
+   *
+   * A datagram whose source is this daemon's own peer address is dropped:
+   * a daemon never sends to itself (inviting it is refused), so such a
+   * datagram is spoofed, and answering it would make the daemon invite,
+   * or with auto-accept chat with, itself (SPEC §7.1).
    */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
     if (this.stopping) {
       log.debug("Stopping: ignored a datagram from {from}", () => ({
         from: formatAddress(from),
       }));
+      return;
+    }
+    if (from.ip === this.#ip && from.port === this.#ports[0]) {
+      this.#selfLogs.warning(log, now, {
+        message:
+          "Dropped a datagram from this daemon's own address {from}: it can only be spoofed",
+        properties: { from: formatAddress(from) },
+        heldBack: "more datagrams from this daemon's own address were dropped",
+      });
       return;
     }
     this.#updateFlow();
