@@ -21,7 +21,7 @@ import {
   type DaemonCoreOptions,
   EVENT_LOG_BUDGET,
 } from "../lib/daemon/core.ts";
-import type { Address } from "../lib/address.ts";
+import { type Address, formatAddress } from "../lib/address.ts";
 import {
   type Command,
   type DaemonMessage,
@@ -204,7 +204,7 @@ Deno.test("daemon core: hello sets the name and answers with state and limits", 
   strictEqual(rig.core.session.userName, "alice");
 });
 
-Deno.test("daemon core: a datagram from the daemon's own peer address (spoofed) is dropped: no invitation, no chat with itself, even with auto-accept (§7.1)", () => {
+Deno.test("daemon core: a datagram from the daemon's own peer address, port 0, broadcast, multicast or the wildcard (spoofed) is dropped: no invitation, no chat with itself, even with auto-accept (§7.1)", () => {
   const self: Address = { ip: OWN_IP, port: 7777 };
   const rig = new Rig({ session: { autoAccept: true } }).connect();
   rig.drain();
@@ -213,6 +213,20 @@ Deno.test("daemon core: a datagram from the daemon's own peer address (spoofed) 
   rig.core.receivePeer(chat(0, "evil", "hi me"), self, 12);
   deepStrictEqual(rig.drain(), { peer: [], lines: [], closed: [] });
   strictEqual(rig.core.session.phase, "idle");
+  // No daemon sends from these either.
+  for (
+    const from of [
+      { ip: "255.255.255.255", port: 7777 },
+      { ip: "224.0.0.1", port: 7777 },
+      { ip: "0.0.0.0", port: 7777 },
+      { ip: "240.0.0.1", port: 7777 },
+      { ip: PEER.ip, port: 0 },
+    ]
+  ) {
+    rig.core.receivePeer(control(Op.SYN, 0, "evil"), from, 15);
+    deepStrictEqual(rig.drain(), { peer: [], lines: [], closed: [] });
+    strictEqual(rig.core.session.phase, "idle", formatAddress(from));
+  }
   // From another address a SYN is an invitation, accepted at once.
   rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 20);
   deepStrictEqual(rig.drain().peer, ["SYN+ACK 0"]);

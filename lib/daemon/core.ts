@@ -221,7 +221,7 @@ export class DaemonCore {
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
   #refusalLogs = new LogBudget(ONCE_A_MINUTE);
-  #selfLogs = new LogBudget(ONCE_A_MINUTE);
+  #spoofLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -285,10 +285,13 @@ export class DaemonCore {
    * limit ({@linkcode DaemonEnd.hasRoom}): otherwise it is not ACKed, and
    * the peer sends it again later.
    *
-   * A datagram whose source is this daemon's own peer address is dropped:
-   * a daemon never sends to itself (inviting it is refused), so such a
-   * datagram is spoofed, and answering it would make the daemon invite,
-   * or with auto-accept chat with, itself (SPEC §7.1).
+   * A datagram whose source no daemon can have is dropped (SPEC §7.1):
+   * this daemon's own peer address (a daemon never sends to itself, so it
+   * is spoofed; answering would make the daemon invite, or with
+   * auto-accept chat with, itself), port 0, or an address that is not one
+   * host's (broadcast, multicast, wildcard, reserved: inviting one is
+   * refused). Answering those would tie the daemon up in a handshake or a
+   * chat that nobody can finish.
    */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
     if (this.stopping) {
@@ -297,12 +300,17 @@ export class DaemonCore {
       }));
       return;
     }
-    if (from.ip === this.#ip && from.port === this.#ports[0]) {
-      this.#selfLogs.warning(log, now, {
+    const impossible = from.ip === this.#ip && from.port === this.#ports[0]
+      ? "this daemon's own address"
+      : from.port === 0
+      ? "port 0"
+      : specialAddress(from.ip);
+    if (impossible !== undefined) {
+      this.#spoofLogs.warning(log, now, {
         message:
-          "Dropped a datagram from this daemon's own address {from}: it can only be spoofed",
-        properties: { from: formatAddress(from) },
-        heldBack: "more datagrams from this daemon's own address were dropped",
+          "Dropped a datagram from {from} ({what}): no daemon sends from there, it can only be spoofed",
+        properties: { from: formatAddress(from), what: impossible },
+        heldBack: "more such datagrams were dropped",
       });
       return;
     }
