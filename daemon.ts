@@ -41,6 +41,7 @@ import {
   isThisMachine,
 } from "./lib/address.ts";
 import type { ConnectionId } from "./lib/link/daemon_end.ts";
+import { underDenoTask } from "./lib/invocation.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
 export { STOP_GRACE_MS } from "./lib/daemon/core.ts";
@@ -133,7 +134,13 @@ export async function runDaemon(
   } catch (error) {
     peerConn.close();
     listener.close();
-    report(`simp: ${(error as Error).message}`);
+    // `deno task daemon` does not grant --allow-write, and a task takes no
+    // more permissions from its command line: say how to run it instead.
+    const hint = (error as Error).cause instanceof Deno.errors.NotCapable &&
+        underDenoTask()
+      ? " (`deno task daemon` does not grant it: run `deno run --allow-net --allow-write mod.ts daemon …`)"
+      : "";
+    report(`simp: ${(error as Error).message}${hint}`);
     return 1;
   }
   const daemon = new Daemon(options, peerConn, listener, pcap);
