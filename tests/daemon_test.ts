@@ -1630,6 +1630,27 @@ Deno.test("daemon: a port in use gives one clear line and exit code 1", async ()
   }
 });
 
+Deno.test("daemon: --pcap without write access gives one clear line naming how to run it with --allow-write, exit code 1", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "mod.ts",
+      "daemon",
+      ...daemonArgs("127.0.90.44", "--pcap", "capture.pcap"),
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    env: { INIT_CWD: ROOT.pathname }, // as under `deno task daemon`
+  }).output();
+  strictEqual(output.code, 1);
+  const lines = decoder.decode(output.stderr).trimEnd().split("\n");
+  deepStrictEqual(lines, [
+    "simp: Cannot write the capture file capture.pcap: write access not granted — run with --allow-write (`deno task daemon` does not grant it: run `deno run --allow-net --allow-write mod.ts daemon …`)",
+  ]);
+});
+
 Deno.test("daemon: an address that is not this machine's gives a clear line and exit code 1", async () => {
   const lines: string[] = [];
   const code = await runDaemon(
