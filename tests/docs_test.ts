@@ -1,7 +1,8 @@
 /**
  * The docs hold what the code cites: every rule cited as §N or §N.M in the
  * code, tests, tools and docs is stated in docs/PROTOCOL.md's "Rules"
- * section (issue 7: citations must resolve inside the repository).
+ * section (issue 7: citations must resolve inside the repository), and
+ * every relative link of the docs reaches a file and a heading.
  */
 
 import { deepStrictEqual, ok } from "node:assert/strict";
@@ -52,4 +53,54 @@ Deno.test("every § cited in the repository is a rule stated in docs/PROTOCOL.md
     }
   }
   deepStrictEqual([...new Set(missing)], []);
+});
+
+/** GitHub's anchors of the headings of a Markdown text. */
+function anchors(markdown: string): Set<string> {
+  const found = new Set<string>();
+  for (const [, title] of markdown.matchAll(/^#+ (.*)$/gm)) {
+    found.add(
+      title.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, "")
+        .replaceAll(" ", "-"),
+    );
+  }
+  return found;
+}
+
+Deno.test("every relative link of README.md and docs/ names a file that exists, and a heading in it", async () => {
+  const files = [new URL("README.md", ROOT)];
+  for await (const entry of Deno.readDir(new URL("docs/", ROOT))) {
+    if (entry.name.endsWith(".md")) {
+      files.push(new URL(`docs/${entry.name}`, ROOT));
+    }
+  }
+  const broken: string[] = [];
+  for (const file of files) {
+    const text = await Deno.readTextFile(file);
+    for (
+      const [, path, anchor] of text.matchAll(
+        /\]\(([^)\s#]*)(?:#([^)\s]+))?\)/g,
+      )
+    ) {
+      if (/^[a-z]+:/.test(path)) continue; // https:, mailto:
+      const target = path === "" ? file : new URL(path, file);
+      let targetText: string;
+      try {
+        targetText = await Deno.readTextFile(target);
+      } catch {
+        if (anchor === undefined) {
+          try {
+            await Deno.stat(target);
+            continue;
+          } catch { /* missing */ }
+        }
+        broken.push(`${file.pathname}: ${path}`);
+        continue;
+      }
+      if (anchor !== undefined && !anchors(targetText).has(anchor)) {
+        broken.push(`${file.pathname}: ${path}#${anchor}`);
+      }
+    }
+  }
+  deepStrictEqual(broken, []);
 });
