@@ -258,6 +258,7 @@ class Daemon {
   /** Sends on the peer socket, chained so they leave in order. */
   #peerSends: Promise<void> = Promise.resolve();
   #strangerLogs = new LogBudget(ONCE_A_MINUTE);
+  #receiveFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #done!: (code: number) => void;
   #tasks = new Set<Promise<void>>();
   /** The capture of the peer port (`--pcap`), if any. */
@@ -341,7 +342,13 @@ class Daemon {
         from = toAddress(addr);
       } catch (error) {
         if (this.#closing || isClosed(error)) return;
-        log.warning("Receiving on the peer port failed: {error}", { error });
+        // Within a budget: on some systems an ICMP error from a peer makes
+        // the next receive fail (Windows), and a peer can cause many.
+        this.#receiveFailureLogs.warning(log, performance.now(), {
+          message: "Receiving on the peer port failed: {error}",
+          properties: { error },
+          heldBack: "more receives failed",
+        });
         continue;
       }
       if (this.#closing) return;
