@@ -61,6 +61,16 @@ const CHUNK = 65_536;
  */
 const SLOT_GRACE_MS = 10;
 
+/**
+ * How many client connections may be open at once (the client's and those
+ * being turned away). At the limit the daemon accepts no more until one
+ * closes; the kernel holds the next in its listen queue. A flood of
+ * connections then cannot use up the process's file descriptors (Deno
+ * 2.9.6 panics when it runs out: found with `ulimit -n 40` and 300
+ * connections).
+ */
+const MAX_CONNECTIONS = 32;
+
 /** Optional hooks of {@linkcode runDaemon}, for embedding and tests. */
 export interface RunDaemonHooks {
   /** Stops the daemon like SIGINT when aborted. */
@@ -257,6 +267,8 @@ class Daemon {
   #closing = false;
   /** Sends on the peer socket, chained so they leave in order. */
   #peerSends: Promise<void> = Promise.resolve();
+  /** Wakes the accept loop when it waits for a connection to close. */
+  #roomForConnection: (() => void) | undefined;
   #strangerLogs = new LogBudget(ONCE_A_MINUTE);
   #receiveFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #done!: (code: number) => void;
@@ -364,6 +376,11 @@ class Daemon {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#closing) {
+      if (this.#connections.size >= MAX_CONNECTIONS) {
+        await new Promise<void>((resolve) => this.#roomForConnection = resolve);
+        this.#roomForConnection = undefined;
+        continue;
+      }
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
@@ -540,6 +557,7 @@ class Daemon {
     }
     c.wake?.();
     this.#connections.delete(c.id);
+    this.#roomForConnection?.();
     this.#clientGone(c);
   }
 
@@ -711,6 +729,7 @@ class Daemon {
       c.wake?.();
     }
     this.#connections.clear();
+    this.#roomForConnection?.();
     this.#listener.close();
     this.#peer.close();
     this.#pcap?.close();

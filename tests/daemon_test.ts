@@ -1187,6 +1187,83 @@ Deno.test("daemon: a flood of connections while the slot is held is turned away 
   }
 });
 
+Deno.test("daemon: a flood of connections cannot use up its file descriptors: under ulimit -n 80, 300 at once leave it running and serving (§7.3)", async () => {
+  const ip = "127.0.90.45";
+  // Deno 2.9.6 panics when the process runs out of file descriptors (seen
+  // when it logs the first refused client then): the daemon keeps at most
+  // 32 client connections open, the rest wait in the kernel's listen queue.
+  // At the default log level, as users run it.
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `ulimit -n 80 && exec "$0" run -A mod.ts daemon ${
+        daemonArgs(ip).join(" ")
+      }`,
+      Deno.execPath(),
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr: string[] = [];
+  const reading = (async () => {
+    for await (
+      const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      stderr.push(chunk);
+    }
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const flood: Deno.TcpConn[] = [];
+  let holder: TcpClient | undefined;
+  try {
+    const started = Date.now();
+    while (
+      !stderr.join("").includes("listening") && Date.now() - started < 20_000
+    ) {
+      ok(!exited, stderr.join(""));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    holder = await TcpClient.open({ ip, port: CLIENT_PORT });
+    strictEqual(
+      (await holder.request({ cmd: "hello", v: 2, name: "alice" })).ok,
+      true,
+    );
+    for (let i = 0; i < 300; i++) {
+      flood.push(await Deno.connect({ hostname: ip, port: CLIENT_PORT }));
+    }
+    // Every one of them is turned away in turn, as room frees.
+    const buffer = new Uint8Array(512);
+    for (const conn of flood.slice(-5)) {
+      const n = await conn.read(buffer);
+      ok(n !== null, "a connection of the flood was told busy");
+    }
+    ok(!exited, `the daemon died: ${stderr.join("")}`);
+    deepStrictEqual(
+      await holder.request({ cmd: "accept" }),
+      { re: 2, ok: false, error: "There is no invitation to accept" },
+    );
+  } finally {
+    for (const conn of flood) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    holder?.close();
+    if (!exited) child.kill("SIGTERM");
+    const { code } = await status;
+    await reading;
+    strictEqual(code, 0, stderr.join(""));
+  }
+});
+
 Deno.test("daemon: a client that only closes its sending side still gets its replies, and the slot is free at once (§7.2)", async () => {
   await withDaemon("127.0.90.16", {}, async (daemon) => {
     const client = await TcpClient.open(daemon.client);
