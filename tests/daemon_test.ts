@@ -1039,6 +1039,17 @@ async function withDaemon(
   }
 }
 
+/** Closes every connection of a flood (some the daemon closed already). */
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 /** Starts `simp daemon` as a subprocess; resolves once it is listening. */
 async function spawnDaemon(args: string[]): Promise<Proc> {
   const daemon = new Proc(
@@ -1175,13 +1186,7 @@ Deno.test("daemon: a flood of connections while the slot is held is turned away 
       { re: 2, ok: false, error: "There is no invitation to accept" },
     );
   } finally {
-    for (const conn of flood) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    }
+    closeAll(flood);
     holder.close();
     await daemon.stop();
   }
@@ -1249,13 +1254,7 @@ Deno.test("daemon: a flood of connections cannot use up its file descriptors: un
       { re: 2, ok: false, error: "There is no invitation to accept" },
     );
   } finally {
-    for (const conn of flood) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    }
+    closeAll(flood);
     holder?.close();
     if (!exited) child.kill("SIGTERM");
     const { code } = await status;
