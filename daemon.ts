@@ -42,6 +42,7 @@ import {
   isThisMachine,
 } from "./lib/address.ts";
 import type { ConnectionId } from "./lib/link/daemon_end.ts";
+import { underDenoTask } from "./lib/invocation.ts";
 
 export type { DaemonOptions } from "./lib/cli.ts";
 export { STOP_GRACE_MS } from "./lib/daemon/core.ts";
@@ -60,6 +61,16 @@ const CHUNK = 65_536;
  * `busy`, in ms (see `Daemon.#open`).
  */
 const SLOT_GRACE_MS = 10;
+
+/**
+ * How many client connections may be open at once (the client's and those
+ * being turned away). At the limit the daemon accepts no more until one
+ * closes; the kernel holds the next in its listen queue. A flood of
+ * connections then cannot use up the process's file descriptors (Deno
+ * 2.9.6 panics when it runs out: found with `ulimit -n 40` and 300
+ * connections).
+ */
+const MAX_CONNECTIONS = 32;
 
 /** Optional hooks of {@linkcode runDaemon}, for embedding and tests. */
 export interface RunDaemonHooks {
@@ -138,7 +149,13 @@ export async function runDaemon(
   } catch (error) {
     peerConn.close();
     listener.close();
-    reportError((error as Error).message);
+    // `deno task daemon` does not grant --allow-write, and a task takes no
+    // more permissions from its command line: say how to run it instead.
+    const hint = (error as Error).cause instanceof Deno.errors.NotCapable &&
+        underDenoTask()
+      ? " (`deno task daemon` does not grant it: run `deno run --allow-net --allow-write mod.ts daemon …`)"
+      : "";
+    reportError(`${(error as Error).message}${hint}`);
     return 1;
   }
   const daemon = new Daemon(options, peerConn, listener, pcap);
@@ -256,7 +273,10 @@ class Daemon {
   #closing = false;
   /** Sends on the peer socket, chained so they leave in order. */
   #peerSends: Promise<void> = Promise.resolve();
+  /** Wakes the accept loop when it waits for a connection to close. */
+  #roomForConnection: (() => void) | undefined;
   #strangerLogs = new LogBudget(ONCE_A_MINUTE);
+  #receiveFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #done!: (code: number) => void;
   #tasks = new Set<Promise<void>>();
   /** The capture of the peer port (`--pcap`), if any. */
@@ -340,7 +360,13 @@ class Daemon {
         from = toAddress(addr);
       } catch (error) {
         if (this.#closing || isClosed(error)) return;
-        log.warning("Receiving on the peer port failed: {error}", { error });
+        // Within a budget: on some systems an ICMP error from a peer makes
+        // the next receive fail (Windows), and a peer can cause many.
+        this.#receiveFailureLogs.warning(log, performance.now(), {
+          message: "Receiving on the peer port failed: {error}",
+          properties: { error },
+          heldBack: "more receives failed",
+        });
         continue;
       }
       if (this.#closing) return;
@@ -356,6 +382,11 @@ class Daemon {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#closing) {
+      if (this.#connections.size >= MAX_CONNECTIONS) {
+        await new Promise<void>((resolve) => this.#roomForConnection = resolve);
+        this.#roomForConnection = undefined;
+        continue;
+      }
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
@@ -418,6 +449,10 @@ class Daemon {
       "client connection",
       () => this.#core.clientOpened(c.id, remote, performance.now()),
     );
+    // Turned away (`busy`): nothing it sends will be read, so no read
+    // buffer either — a flood of connections would otherwise cost 64 KiB
+    // each until their busy line is written.
+    if (c.closeAfterWrites) return;
     await this.#readLoop(c);
   }
 
@@ -528,6 +563,7 @@ class Daemon {
     }
     c.wake?.();
     this.#connections.delete(c.id);
+    this.#roomForConnection?.();
     this.#clientGone(c);
   }
 
@@ -699,6 +735,7 @@ class Daemon {
       c.wake?.();
     }
     this.#connections.clear();
+    this.#roomForConnection?.();
     this.#listener.close();
     this.#peer.close();
     this.#pcap?.close();

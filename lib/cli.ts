@@ -223,8 +223,7 @@ Usage:
 Every user runs a daemon; daemons talk SIMP to each other on UDP port ${SIMP_PORT},
 and the user talks to their own daemon with the client (port ${CLIENT_PORT}).
 
-Run "simp COMMAND --help" (daemon, client, relay, ladder, conformance) for
-their options.`;
+Each command lists its options with --help, e.g. "simp daemon --help".`;
 
 const LADDER_HELP = `Usage: simp ladder FILE [-o OUT.svg] [--title TEXT]
 

@@ -94,9 +94,11 @@ export function currentInvocation(): Invocation {
 
 /**
  * `text` with the commands written as the compiled `simp` runs them
- * (`simp daemon`, `simp client`, `simp --help`, `simp --version`)
+ * (`simp daemon`, `simp client`, `simp ladder`, `simp --help`,
+ * `simp --version`)
  * rewritten for `invocation`. Words such as "simp:" at the start of a
- * message are left alone.
+ * message are left alone, and so is "simp relay", which texts name as a
+ * program ("the log of simp relay").
  *
  * @example
  * ```ts
@@ -111,7 +113,7 @@ export function currentInvocation(): Invocation {
  */
 export function localiseCommands(text: string, invocation: Invocation): string {
   return text.replace(
-    /\bsimp (daemon|client|--help|--version)\b/g,
+    /\bsimp (daemon|client|ladder|--help|--version)\b/g,
     (_, word: string) =>
       word === "daemon"
         ? invocation.daemon

@@ -1,7 +1,7 @@
 /**
  * Conformance tests: the real `simp daemon`, started as a subprocess, checked
  * on the wire by an outside SIMP implementation. Expectations come from
- * SPEC.md only (section numbers cited as §N).
+ * the rules alone (§N, as numbered in docs/PROTOCOL.md, "Rules").
  *
  * The datagrams are built and read by a small codec written here from the
  * table of §2; it deliberately does not use `lib/wire/datagram.ts`, so that these

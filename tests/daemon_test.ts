@@ -22,7 +22,7 @@ import {
   type DaemonCoreOptions,
   EVENT_LOG_BUDGET,
 } from "../lib/daemon/core.ts";
-import type { Address } from "../lib/address.ts";
+import { type Address, formatAddress } from "../lib/address.ts";
 import {
   type Command,
   type DaemonMessage,
@@ -203,6 +203,34 @@ Deno.test("daemon core: hello sets the name and answers with state and limits", 
     limits: { queue: 8, text: MAX_PAYLOAD },
   }]);
   strictEqual(rig.core.session.userName, "alice");
+});
+
+Deno.test("daemon core: a datagram from the daemon's own peer address, port 0, broadcast, multicast or the wildcard (spoofed) is dropped: no invitation, no chat with itself, even with auto-accept (§7.1)", () => {
+  const self: Address = { ip: OWN_IP, port: 7777 };
+  const rig = new Rig({ session: { autoAccept: true } }).connect();
+  rig.drain();
+  rig.core.receivePeer(control(Op.SYN, 0, "evil"), self, 10);
+  rig.core.receivePeer(control(Op.SYN_ACK, 0, "evil"), self, 11);
+  rig.core.receivePeer(chat(0, "evil", "hi me"), self, 12);
+  deepStrictEqual(rig.drain(), { peer: [], lines: [], closed: [] });
+  strictEqual(rig.core.session.phase, "idle");
+  // No daemon sends from these either.
+  for (
+    const from of [
+      { ip: "255.255.255.255", port: 7777 },
+      { ip: "224.0.0.1", port: 7777 },
+      { ip: "0.0.0.0", port: 7777 },
+      { ip: "240.0.0.1", port: 7777 },
+      { ip: PEER.ip, port: 0 },
+    ]
+  ) {
+    rig.core.receivePeer(control(Op.SYN, 0, "evil"), from, 15);
+    deepStrictEqual(rig.drain(), { peer: [], lines: [], closed: [] });
+    strictEqual(rig.core.session.phase, "idle", formatAddress(from));
+  }
+  // From another address a SYN is an invitation, accepted at once.
+  rig.core.receivePeer(control(Op.SYN, 0, "bob"), PEER, 20);
+  deepStrictEqual(rig.drain().peer, ["SYN+ACK 0"]);
 });
 
 Deno.test("daemon core: hello shows a pending invitation in its state, and an invitation event follows it (§4.2)", () => {
@@ -1018,6 +1046,17 @@ async function withDaemon(
   }
 }
 
+/** Closes every connection of a flood (some the daemon closed already). */
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 /** Starts `simp daemon` as a subprocess; resolves once it is listening. */
 async function spawnDaemon(args: string[]): Promise<Proc> {
   const daemon = new Proc(
@@ -1110,6 +1149,125 @@ Deno.test("daemon: a second client gets the busy line naming the first and is cl
       second.close();
     }
   });
+});
+
+Deno.test("daemon: a flood of connections while the slot is held is turned away without a read buffer each; memory stays bounded (§7.2, §7.3)", async () => {
+  const ip = "127.0.90.43";
+  const daemon = await spawnDaemon(daemonArgs(ip, "--log-level", "error"));
+  const holder = await TcpClient.open({ ip, port: CLIENT_PORT });
+  const flood: Deno.TcpConn[] = [];
+  try {
+    strictEqual(
+      (await holder.request({ cmd: "hello", v: 2, name: "alice" })).ok,
+      true,
+    );
+    const rssBefore = await rssKiB(daemon.child.pid);
+    // 1,500 connections open at once (bounded; far below the fd limit):
+    // each is told busy and closed by the daemon.
+    for (let i = 0; i < 1500; i++) {
+      flood.push(await Deno.connect({ hostname: ip, port: CLIENT_PORT }));
+    }
+    const buffer = new Uint8Array(512);
+    let busy = 0;
+    for (const conn of flood.slice(-20)) {
+      const n = await conn.read(buffer);
+      if (n !== null) {
+        const line = new TextDecoder().decode(buffer.subarray(0, n));
+        if (line.includes('"code":"busy"')) busy++;
+      }
+    }
+    strictEqual(busy, 20, "the last connections were told busy");
+    const rssFlood = await rssKiB(daemon.child.pid);
+    console.log(`RSS ${rssBefore} → ${rssFlood} kB`);
+    // Measured: ~30 MiB (sockets, promises); with a 64 KiB read buffer for
+    // each connection it was ~96 MiB.
+    ok(
+      rssFlood - rssBefore < 60 * 1024,
+      `RSS grew by ${
+        rssFlood - rssBefore
+      } kB over 1,500 turned-away connections`,
+    );
+    // The holder still has the slot and is answered.
+    deepStrictEqual(
+      await holder.request({ cmd: "accept" }),
+      { re: 2, ok: false, error: "There is no invitation to accept" },
+    );
+  } finally {
+    closeAll(flood);
+    holder.close();
+    await daemon.stop();
+  }
+});
+
+Deno.test("daemon: a flood of connections cannot use up its file descriptors: under ulimit -n 80, 300 at once leave it running and serving (§7.3)", async () => {
+  const ip = "127.0.90.45";
+  // Deno 2.9.6 panics when the process runs out of file descriptors (seen
+  // when it logs the first refused client then): the daemon keeps at most
+  // 32 client connections open, the rest wait in the kernel's listen queue.
+  // At the default log level, as users run it.
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `ulimit -n 80 && exec "$0" run -A mod.ts daemon ${
+        daemonArgs(ip).join(" ")
+      }`,
+      Deno.execPath(),
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr: string[] = [];
+  const reading = (async () => {
+    for await (
+      const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      stderr.push(chunk);
+    }
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const flood: Deno.TcpConn[] = [];
+  let holder: TcpClient | undefined;
+  try {
+    const started = Date.now();
+    while (
+      !stderr.join("").includes("listening") && Date.now() - started < 20_000
+    ) {
+      ok(!exited, stderr.join(""));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    holder = await TcpClient.open({ ip, port: CLIENT_PORT });
+    strictEqual(
+      (await holder.request({ cmd: "hello", v: 2, name: "alice" })).ok,
+      true,
+    );
+    for (let i = 0; i < 300; i++) {
+      flood.push(await Deno.connect({ hostname: ip, port: CLIENT_PORT }));
+    }
+    // Every one of them is turned away in turn, as room frees.
+    const buffer = new Uint8Array(512);
+    for (const conn of flood.slice(-5)) {
+      const n = await conn.read(buffer);
+      ok(n !== null, "a connection of the flood was told busy");
+    }
+    ok(!exited, `the daemon died: ${stderr.join("")}`);
+    deepStrictEqual(
+      await holder.request({ cmd: "accept" }),
+      { re: 2, ok: false, error: "There is no invitation to accept" },
+    );
+  } finally {
+    closeAll(flood);
+    holder?.close();
+    if (!exited) child.kill("SIGTERM");
+    const { code } = await status;
+    await reading;
+    strictEqual(code, 0, stderr.join(""));
+  }
 });
 
 Deno.test("daemon: a client that only closes its sending side still gets its replies, and the slot is free at once (§7.2)", async () => {
@@ -1564,6 +1722,27 @@ Deno.test("daemon: a port in use gives one clear line naming the command the use
       blocker.close();
     }
   }
+});
+
+Deno.test("daemon: --pcap without write access gives one clear line naming how to run it with --allow-write, exit code 1", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "mod.ts",
+      "daemon",
+      ...daemonArgs("127.0.90.44", "--pcap", "capture.pcap"),
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    env: { INIT_CWD: ROOT.pathname }, // as under `deno task daemon`
+  }).output();
+  strictEqual(output.code, 1);
+  const lines = decoder.decode(output.stderr).trimEnd().split("\n");
+  deepStrictEqual(lines, [
+    "simp: Cannot write the capture file capture.pcap: write access not granted — run with --allow-write (`deno task daemon` does not grant it: run `deno run --allow-net --allow-write mod.ts daemon …`)",
+  ]);
 });
 
 Deno.test("daemon: an address that is not this machine's gives a clear line and exit code 1", async () => {

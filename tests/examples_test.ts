@@ -27,12 +27,14 @@ function daemon(procs: ProcessGroup, ip: string): Proc {
   ], { stdin: false });
 }
 
+/**
+ * Runs the bot with exactly the permissions the README gives it
+ * (`--allow-net`): importing `mod.ts` must not need more.
+ */
 function bot(procs: ProcessGroup, ip: string): Proc {
   return procs.spawn("echo bot", [
     "run",
     "--allow-net",
-    "--allow-read",
-    "--allow-env",
     "examples/echo_bot.ts",
     ip,
     "--name",

@@ -46,4 +46,12 @@ Deno.test("texts are rewritten: commands, help flags; the simp: prefix is not", 
     "simp: Unknown option --foo (see deno task daemon --help); is `deno task daemon 127.0.0.2` running? deno task simp --help, deno task client",
   );
   strictEqual(localiseCommands("simp daemon", COMPILED), "simp daemon");
+  strictEqual(
+    localiseCommands("see simp ladder --help; a simp relay log", {
+      simp: "deno run -A mod.ts",
+      daemon: "deno run -A mod.ts daemon",
+      client: "deno run -A mod.ts client",
+    }),
+    "see deno run -A mod.ts ladder --help; a simp relay log",
+  );
 });

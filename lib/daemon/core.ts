@@ -238,6 +238,7 @@ export class DaemonCore {
   #sendFailureLogs = new LogBudget(ONCE_A_MINUTE);
   #overLimitLogs = new LogBudget(ONCE_A_MINUTE);
   #refusalLogs = new LogBudget(ONCE_A_MINUTE);
+  #spoofLogs = new LogBudget(ONCE_A_MINUTE);
 
   /** Creates an idle daemon with no client. */
   constructor(options: DaemonCoreOptions) {
@@ -300,12 +301,34 @@ export class DaemonCore {
    * message is taken only while the events for the client are under their
    * limit ({@linkcode DaemonEnd.hasRoom}): otherwise it is not ACKed, and
    * the peer sends it again later.
+   *
+   * A datagram whose source no daemon can have is dropped (SPEC §7.1):
+   * this daemon's own peer address (a daemon never sends to itself, so it
+   * is spoofed; answering would make the daemon invite, or with
+   * auto-accept chat with, itself), port 0, or an address that is not one
+   * host's (broadcast, multicast, wildcard, reserved: inviting one is
+   * refused). Answering those would tie the daemon up in a handshake or a
+   * chat that nobody can finish.
    */
   receivePeer(bytes: Uint8Array, from: Address, now: number): void {
     if (this.stopping) {
       log.debug("Stopping: ignored a datagram from {from}", () => ({
         from: formatAddress(from),
       }));
+      return;
+    }
+    const impossible = from.ip === this.#ip && from.port === this.#ports[0]
+      ? "this daemon's own address"
+      : from.port === 0
+      ? "port 0"
+      : specialAddress(from.ip);
+    if (impossible !== undefined) {
+      this.#spoofLogs.warning(log, now, {
+        message:
+          "Dropped a datagram from {from} ({what}): no daemon sends from there, it can only be spoofed",
+        properties: { from: formatAddress(from), what: impossible },
+        heldBack: "more such datagrams were dropped",
+      });
       return;
     }
     this.#updateFlow();

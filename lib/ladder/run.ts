@@ -44,6 +44,11 @@ export async function runLadder(
   let svg: string;
   try {
     const events = readLadderInput(bytes);
+    if (events.length === 0) {
+      throw new LadderInputError(
+        "Nothing to draw: it holds no UDP datagram over IPv4 (a capture of other traffic, of IPv6, or of a link type simp ladder does not read?)",
+      );
+    }
     svg = renderLadder(events, {
       title: options.title ?? options.file.split("/").pop(),
     });

@@ -713,8 +713,13 @@ export function parseRequest(line: string): Request {
   const re = id.output;
   const cmd = own(m, "cmd");
   if (typeof cmd !== "string" || !Object.hasOwn(requestSchemas, cmd)) {
+    const what = cmd === undefined
+      ? "Missing `cmd`"
+      : typeof cmd !== "string"
+      ? `Bad request: \`cmd\` must be a string (got ${quote(cmd)})`
+      : `Unknown command ${quote(cmd)}`;
     throw new LinkError(
-      `Unknown command ${quote(cmd)}: use one of ${COMMANDS.join(", ")}`,
+      `${what}: use one of ${COMMANDS.join(", ")}`,
       { re, code: "bad-request" },
     );
   }

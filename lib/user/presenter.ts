@@ -32,14 +32,8 @@ import {
   printable,
   terminalLines,
 } from "./render.ts";
-import {
-  bellFor,
-  chatPrompt,
-  clockTime,
-  inviteStatus,
-  type Palette,
-  palette,
-} from "./terminal.ts";
+import { bellFor, chatPrompt, clockTime, inviteStatus } from "./terminal.ts";
+import { type Palette, palette } from "./palette.ts";
 
 /** The input-line prompts for the questions. */
 export const QUESTION_PROMPTS: Readonly<Record<Ask, string>> = Object.freeze({

@@ -286,6 +286,13 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
     case "bye":
       return [];
   }
+  if (output.type === "not-sent") {
+    // The refused line is in the input history (Up brings it back whole),
+    // so a long paste is not printed again in full: 70,000 characters were
+    // hundreds of rows.
+    const text = renderText({ ...output, text: shortened(output.text) });
+    return [paint("31", `! ${text}`)];
+  }
   const text = renderText(output);
   switch (output.type) {
     case "retransmitted":
@@ -294,7 +301,6 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
     case "in-flight":
       return [paint("33", `* ${text}`)];
     case "undelivered":
-    case "not-sent":
     case "summary":
     case "error":
     case "busy":
@@ -308,4 +314,16 @@ export function terminalLines(output: Output, view: TerminalView): string[] {
     default:
       return [paint("2", `* ${text}`)];
   }
+}
+
+/** How many characters of a refused line the terminal shows again. */
+const NOT_SENT_SHOWN = 200;
+
+/** `text` cut to {@linkcode NOT_SENT_SHOWN} characters, saying how long it was. */
+function shortened(text: string): string {
+  const characters = Array.from(text);
+  if (characters.length <= NOT_SENT_SHOWN) return text;
+  return `${characters.slice(0, NOT_SENT_SHOWN).join("")}… (${
+    characters.length.toLocaleString("en-US")
+  } characters)`;
 }

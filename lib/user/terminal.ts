@@ -1,19 +1,14 @@
 /**
  * Pure pieces of the interactive client's presentation: which stream the
  * screen is drawn on ({@linkcode chooseOutput}), colours
- * ({@linkcode colourWanted}, {@linkcode palette}, honouring `NO_COLOR` and
- * `FORCE_COLOR`), the status prompt ({@linkcode chatPrompt}), timestamps
+ * ({@linkcode colourWanted}, honouring `NO_COLOR` and `FORCE_COLOR`; the
+ * colour functions themselves are in `palette.ts`), the status prompt ({@linkcode chatPrompt}), timestamps
  * ({@linkcode clockTime}, {@linkcode isoTime}), the bell
  * ({@linkcode bellFor}), and the texts for a paste, Ctrl+C and an invitation
  * in progress. The shell (`client.ts`) does the I/O.
  *
  * @module
  */
-
-// A full npm: specifier, so that mod.ts loads in projects without this
-// deno.json (issue 7).
-// deno-lint-ignore no-import-prefix
-import picocolors from "npm:picocolors@1.1.1";
 
 /** The exit code after Ctrl+C or SIGINT (128 + 2, the shells' convention). */
 export const INTERRUPTED_EXIT_CODE = 130;
@@ -115,14 +110,6 @@ export function colourWanted(
     return force !== "0" && force.toLowerCase() !== "false";
   }
   return isTerminal;
-}
-
-/** Colour functions (from `picocolors`): each returns its text unchanged when colours are off. */
-export type Palette = ReturnType<typeof picocolors.createColors>;
-
-/** The colour functions for `enabled` (see {@linkcode colourWanted}). */
-export function palette(enabled: boolean): Palette {
-  return picocolors.createColors(enabled);
 }
 
 /** Who the chat is with, as the status prompt shows it. */

@@ -45,11 +45,10 @@ import {
   BELL,
   INTERRUPTED_EXIT_CODE,
   interruptNotice,
-  type Palette,
-  palette,
   PASTE_CONFIRM_LINES,
   pasteQuestion,
 } from "./terminal.ts";
+import { type Palette, palette } from "./palette.ts";
 
 const log = getLogger("client");
 

@@ -95,6 +95,17 @@ Deno.test("simp ladder: an input it cannot read is one line naming the file, exi
   ok(folder.lines[0].startsWith("simp: Cannot read "), folder.lines[0]);
 });
 
+Deno.test("simp ladder: a capture with no datagram in it is one line saying there is nothing to draw, exit 1", async () => {
+  // tests/ladder/empty.pcap: a pcap header (link type 101) and no record.
+  const empty = new URL("tests/ladder/empty.pcap", ROOT).pathname;
+  const { code, svg, lines } = await draw(empty);
+  strictEqual(code, 1);
+  strictEqual(svg, "");
+  deepStrictEqual(lines, [
+    `simp: ${empty}: Nothing to draw: it holds no UDP datagram over IPv4 (a capture of other traffic, of IPv6, or of a link type simp ladder does not read?)`,
+  ]);
+});
+
 Deno.test("the relay log's diagram shows drops as crosses, the relay's extra copies and the retransmissions they caused", async () => {
   const file = new URL("docs/ladder-relay.jsonl", ROOT).pathname;
   const { svg } = await draw(file);

@@ -76,7 +76,13 @@ Deno.test("parseRequest: with a readable id the error names it", () => {
   refused(
     parseRequest,
     '{"id":7}',
-    /^Unknown command nothing: use one of hello/,
+    /^Missing `cmd`: use one of hello/,
+    7,
+  );
+  refused(
+    parseRequest,
+    '{"id":7,"cmd":5}',
+    /^Bad request: `cmd` must be a string \(got 5\): use one of hello/,
     7,
   );
   refused(

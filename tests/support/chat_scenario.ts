@@ -1,5 +1,5 @@
 /**
- * The chat scenario of the end-to-end tests (tests/sim_test.ts) on the
+ * The chat scenario of the end-to-end tests (tests/peer/sim_test.ts) on the
  * simulated network: alice invites bob, both type messages, alice leaves;
  * the checks of SPEC §5's guarantee on what each side saw; and the
  * fast-check generators of scenarios. Kept apart from the tests so that a
@@ -36,7 +36,7 @@ import {
 export interface Direction {
   /** Base one-way delay in ms. */
   delay: number;
-  /** Largest extra delay in ms (kept below `delay`, see tests/sim_test.ts). */
+  /** Largest extra delay in ms (kept below `delay`, see tests/peer/sim_test.ts). */
   jitter: number;
   /** Loss probability. */
   loss: number;
@@ -64,7 +64,7 @@ export interface Scenario {
    * Adaptive timeout (SPEC §5.6), or off. Its lower bound is this many
    * times the largest round trip, capped at the fixed timeout: below 1, a
    * retransmission can overtake the next datagram (see the module doc of
-   * tests/sim_test.ts).
+   * tests/peer/sim_test.ts).
    */
   adaptive: { minTimeoutFactor: number } | false;
   /** How many messages alice's user types. */
@@ -452,7 +452,7 @@ export function checkGuarantee(run: ChatRun, tally: Tally): void {
 
 // ------------------------------------------------------------ generators
 
-/** Impairments of one direction within `limits`, with jitter < delay (see tests/sim_test.ts). */
+/** Impairments of one direction within `limits`, with jitter < delay (see tests/peer/sim_test.ts). */
 export function direction(
   limits: { loss: number; duplicate: number; corrupt: number },
 ): fc.Arbitrary<Direction> {

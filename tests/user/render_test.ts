@@ -200,3 +200,21 @@ Deno.test("render: the new notices (issue 8) in text, harmless whatever the name
     ],
   );
 });
+
+Deno.test("render: the terminal shows a long refused line cut, saying how long it was (the scripted line keeps it whole)", () => {
+  const view = { name: "alice", colour: false };
+  const reason = "Message is 70000 bytes long; the limit is 65468";
+  const long = "x".repeat(70_000);
+  deepStrictEqual(
+    terminalLines({ type: "not-sent", text: long, reason }, view),
+    [`! not sent: ${reason}: ${"x".repeat(200)}… (70,000 characters)`],
+  );
+  deepStrictEqual(
+    terminalLines({ type: "not-sent", text: "café\x1b", reason: "Bad" }, view),
+    ["! not sent: Bad: café\\x1b"],
+  );
+  strictEqual(
+    renderText({ type: "not-sent", text: long, reason }),
+    `not sent: ${reason}: ${long}`,
+  );
+});

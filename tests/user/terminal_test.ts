@@ -11,9 +11,9 @@ import {
   interruptNotice,
   inviteStatus,
   isoTime,
-  palette,
   pasteQuestion,
 } from "../../lib/user/terminal.ts";
+import { palette } from "../../lib/user/palette.ts";
 
 Deno.test("all terminals: interactive on stdout, no transcript", () => {
   deepStrictEqual(

@@ -240,8 +240,9 @@ Deno.test("daemon --pcap: a file that cannot be written stops the start with a c
       "chat.pcap",
     ], { stdin: false });
     strictEqual((await unwritable.status).code, 1);
+    // (Under `deno task` a hint on how to run it follows: tests/daemon_test.ts.)
     await unwritable.expect(
-      "simp: Cannot write the capture file chat.pcap: write access not granted — run with --allow-write",
+      /^simp: Cannot write the capture file chat\.pcap: write access not granted — run with --allow-write/,
       { stream: "stderr" },
     );
   } finally {
