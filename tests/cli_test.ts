@@ -41,7 +41,7 @@ Deno.test("daemon: defaults are 127.0.0.1, ports 7777/7778, 5 s, 5 retries, a 60
     timeoutMs: 5000,
     retries: 5,
     adaptiveTimeout: false,
-    minTimeoutMs: 5,
+    minTimeoutMs: 2,
     inviteLimitMs: 60_000,
     autoAccept: false,
     logLevel: "info",
@@ -63,7 +63,7 @@ Deno.test("daemon: every option is parsed", () => {
       "0",
       "--adaptive-timeout",
       "--min-timeout",
-      "0.002",
+      "0.003",
       "--invite-limit",
       "90",
       "--auto-accept",
@@ -79,7 +79,7 @@ Deno.test("daemon: every option is parsed", () => {
       timeoutMs: 250,
       retries: 0,
       adaptiveTimeout: true,
-      minTimeoutMs: 2,
+      minTimeoutMs: 3,
       inviteLimitMs: 90_000,
       autoAccept: true,
       logLevel: "debug",
@@ -128,7 +128,7 @@ Deno.test("daemon: --adaptive-timeout is off by default; --min-timeout bounds it
   strictEqual(parseDaemonArgs([]).adaptiveTimeout, false);
   const adaptive = parseDaemonArgs(["--adaptive-timeout"]);
   strictEqual(adaptive.adaptiveTimeout, true);
-  strictEqual(adaptive.minTimeoutMs, 5);
+  strictEqual(adaptive.minTimeoutMs, 2);
   strictEqual(adaptive.timeoutMs, 5000, "the fixed timeout stays the bound");
   strictEqual(
     parseDaemonArgs(["--adaptive-timeout", "--min-timeout", ".05"])

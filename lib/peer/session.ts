@@ -86,7 +86,7 @@ export const DEFAULT_CONFIG: Readonly<SessionConfig> = Object.freeze({
   invitationLimit: 60_000,
   maxQueue: 64,
   adaptiveTimeout: false,
-  minTimeout: 5,
+  minTimeout: 2,
   autoAccept: false,
   maxFormerPeers: 16,
   busyAnswersPerSecond: 100,

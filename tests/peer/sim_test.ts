@@ -359,7 +359,7 @@ Deno.test(
     const ratio = lossless.aliceTime / lossy.aliceTime;
     const perLoss = lossy.retransmitted / lossy.networkLost;
     console.log(
-      `adaptive timeout, 5 ms floor, 10 % loss: ${
+      `adaptive timeout, default floor, 10 % loss: ${
         ratio.toFixed(2)
       }× the lossless rate, ` +
         `${perLoss.toFixed(2)} retransmissions per datagram lost`,
