@@ -33,7 +33,7 @@
  */
 
 import { type Address, formatAddress, sameAddress } from "../address.ts";
-import { Prng } from "./_prng.ts";
+import { Prng } from "../_prng.ts";
 
 /** What the relay does to the datagrams of one direction. */
 export interface Impairments {

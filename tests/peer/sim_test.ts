@@ -48,7 +48,7 @@ import { simulateChat } from "../support/throughput.ts";
 import {
   flipBits,
   internetChecksum,
-  Prng,
+  SimPrng,
   udpChecksum,
   udpChecksumAccepts,
 } from "../support/sim_network.ts";
@@ -78,7 +78,7 @@ Deno.test("sim network: the UDP checksum (RFC 768) catches every single-bit flip
       (bytes, seed) => {
         const checksum = udpChecksum(bytes, route);
         ok(udpChecksumAccepts(bytes, checksum, route));
-        const flipped = flipBits(bytes, 1, new Prng(seed));
+        const flipped = flipBits(bytes, 1, new SimPrng(seed));
         ok(!udpChecksumAccepts(flipped, checksum, route));
       },
     ),

@@ -18,7 +18,6 @@
  * @example
  * ```ts
  * import { Session } from "../../lib/peer/session.ts";
-import {  } from "../../lib/address.ts";
  * import { SimNetwork } from "./sim_network.ts";
  * const net = new SimNetwork({ seed: 1, impairments: { loss: 0.1, delay: 20 } });
  * const alice = net.addNode(new Session({ userName: "alice" }));
@@ -30,6 +29,7 @@ import {  } from "../../lib/address.ts";
  * @module
  */
 
+import { Prng } from "../../lib/_prng.ts";
 import { opName } from "../../lib/wire/datagram.ts";
 import type { Action, Session, SessionEvent } from "../../lib/peer/session.ts";
 import { type Address, formatAddress } from "../../lib/address.ts";
@@ -37,40 +37,14 @@ import { type Address, formatAddress } from "../../lib/address.ts";
 // ------------------------------------------------------------------- PRNG
 
 /**
- * A small seeded pseudo-random generator (mulberry32): fast, 32-bit state,
- * good enough for simulation, and the same sequence for the same seed on
- * every platform.
+ * The project's PRNG ({@linkcode Prng}) with the simulation's `chance`: a
+ * certain event (`p` ≥ 1) draws nothing, so a link made dark with
+ * `{ loss: 1 }` leaves the sequence where it was.
  */
-export class Prng {
-  #state: number;
-
-  /** Creates a generator; any integer seed is fine (only its low 32 bits count). */
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A uniform float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+export class SimPrng extends Prng {
   /** `true` with probability `p` (never for 0, always for 1). */
-  chance(p: number): boolean {
-    return p > 0 && (p >= 1 || this.next() < p);
-  }
-
-  /** A uniform integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** A uniform float in [min, max]. */
-  uniform(min: number, max: number): number {
-    return min + this.next() * (max - min);
+  override chance(p: number): boolean {
+    return p >= 1 || super.chance(p);
   }
 }
 
@@ -456,7 +430,7 @@ const BUSY_LOOP_LIMIT = 1000;
  * the discrete-event loop.
  */
 export class SimNetwork {
-  #prng: Prng;
+  #prng: SimPrng;
   #queue = new EventQueue();
   #order = 0;
   #now = 0;
@@ -471,7 +445,7 @@ export class SimNetwork {
 
   /** Creates an empty network at virtual time 0. */
   constructor(options: SimNetworkOptions) {
-    this.#prng = new Prng(options.seed);
+    this.#prng = new SimPrng(options.seed);
     this.#defaults = { ...PERFECT_LINK, ...options.impairments };
     this.#trace = options.trace;
   }
