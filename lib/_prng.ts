@@ -43,3 +43,20 @@ export class Prng {
     return min + this.next() * (max - min);
   }
 }
+
+/**
+ * A copy of `bytes` with `count` distinct bits flipped, chosen by `prng`
+ * (all of them when `bytes` has fewer bits).
+ */
+export function flipBits(
+  bytes: Uint8Array,
+  count: number,
+  prng: Prng,
+): Uint8Array {
+  const copy = bytes.slice();
+  const bits = bytes.length * 8;
+  const chosen = new Set<number>();
+  while (chosen.size < Math.min(count, bits)) chosen.add(prng.below(bits));
+  for (const bit of chosen) copy[bit >>> 3] ^= 0x80 >>> (bit & 7);
+  return copy;
+}

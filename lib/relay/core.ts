@@ -33,7 +33,7 @@
  */
 
 import { type Address, formatAddress, sameAddress } from "../address.ts";
-import { Prng } from "../_prng.ts";
+import { flipBits, Prng } from "../_prng.ts";
 
 /** What the relay does to the datagrams of one direction. */
 export interface Impairments {
@@ -312,7 +312,7 @@ export class RelayCore {
       let out = bytes;
       const corrupted = bytes.length > 0 && prng.chance(imp.corrupt);
       if (corrupted) {
-        out = flipBits(bytes, prng);
+        out = flipBits(bytes, 1 + prng.below(3), prng); // 1–3 bits
         stats.corrupted++;
       }
       this.#forward(lane, direction, now, out, delay, copy === 1, corrupted);
@@ -464,17 +464,6 @@ function emptyStats(): DirectionStats {
 /** Whether held copy `x` leaves before `y`. */
 function before(x: Held, y: Held): boolean {
   return x.due < y.due || (x.due === y.due && x.order < y.order);
-}
-
-/** A copy of `bytes` with 1–3 distinct bits flipped. */
-function flipBits(bytes: Uint8Array, prng: Prng): Uint8Array {
-  const out = bytes.slice();
-  const bits = out.length * 8;
-  const count = Math.min(bits, 1 + prng.below(3));
-  const flipped = new Set<number>();
-  while (flipped.size < count) flipped.add(prng.below(bits));
-  for (const bit of flipped) out[bit >> 3] ^= 0x80 >> (bit & 7);
-  return out;
 }
 
 /** A direction's seed from the relay's seed (splitmix-style mixing). */

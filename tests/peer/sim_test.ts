@@ -45,8 +45,8 @@ import {
 } from "../support/chat_scenario.ts";
 import type { SimNode, TimedEvent } from "../support/sim_network.ts";
 import { simulateChat } from "../support/throughput.ts";
+import { flipBits } from "../../lib/_prng.ts";
 import {
-  flipBits,
   internetChecksum,
   SimPrng,
   udpChecksum,

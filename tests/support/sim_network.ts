@@ -29,7 +29,7 @@
  * @module
  */
 
-import { Prng } from "../../lib/_prng.ts";
+import { flipBits, Prng } from "../../lib/_prng.ts";
 import { opName } from "../../lib/wire/datagram.ts";
 import type { Action, Session, SessionEvent } from "../../lib/peer/session.ts";
 import { type Address, formatAddress } from "../../lib/address.ts";
@@ -118,20 +118,6 @@ export function udpChecksumAccepts(
 ): boolean {
   const sum = udpHeaderSum(route.from, route.to, payload.length) + checksum;
   return onesComplementSum(payload, sum) === 0xffff;
-}
-
-/** A copy of `bytes` with `count` distinct random bits flipped. */
-export function flipBits(
-  bytes: Uint8Array,
-  count: number,
-  prng: Prng,
-): Uint8Array {
-  const copy = bytes.slice();
-  const bits = bytes.length * 8;
-  const chosen = new Set<number>();
-  while (chosen.size < Math.min(count, bits)) chosen.add(prng.below(bits));
-  for (const bit of chosen) copy[bit >>> 3] ^= 0x80 >>> (bit & 7);
-  return copy;
 }
 
 // ------------------------------------------------------------ impairments
