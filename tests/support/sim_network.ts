@@ -30,6 +30,7 @@
  */
 
 import { flipBits, Prng } from "../../lib/_prng.ts";
+import { TimeQueue } from "../../lib/_time_queue.ts";
 import { opName } from "../../lib/wire/datagram.ts";
 import type { Action, Session, SessionEvent } from "../../lib/peer/session.ts";
 import { type Address, formatAddress } from "../../lib/address.ts";
@@ -210,63 +211,6 @@ type Happening =
     | { kind: "action"; run: (now: number) => void }
   );
 
-/** A {@linkcode Happening} in the queue; `order` breaks ties in time. */
-type Entry = Happening & { order: number };
-
-/** A binary min-heap of entries ordered by time, then by scheduling order. */
-class EventQueue {
-  #heap: Entry[] = [];
-
-  get size(): number {
-    return this.#heap.length;
-  }
-
-  peek(): Entry | undefined {
-    return this.#heap[0];
-  }
-
-  push(entry: Entry): void {
-    const heap = this.#heap;
-    heap.push(entry);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
-      i = parent;
-    }
-  }
-
-  pop(): Entry | undefined {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last !== undefined) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let smallest = i;
-        if (left < heap.length && before(heap[left], heap[smallest])) {
-          smallest = left;
-        }
-        if (right < heap.length && before(heap[right], heap[smallest])) {
-          smallest = right;
-        }
-        if (smallest === i) break;
-        [heap[i], heap[smallest]] = [heap[smallest], heap[i]];
-        i = smallest;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Entry, b: Entry): boolean {
-  return a.time < b.time || (a.time === b.time && a.order < b.order);
-}
-
 // ------------------------------------------------------------------ nodes
 
 /** A user-visible event with the virtual time it happened at. */
@@ -417,8 +361,7 @@ const BUSY_LOOP_LIMIT = 1000;
  */
 export class SimNetwork {
   #prng: SimPrng;
-  #queue = new EventQueue();
-  #order = 0;
+  #queue = new TimeQueue<Happening>();
   #now = 0;
   #defaults: LinkImpairments;
   #links = new Map<string, Link>();
@@ -539,7 +482,7 @@ export class SimNetwork {
     for (const event of events) node.notify(event, this.#now);
   }
 
-  #step(entry: Entry): void {
+  #step(entry: Happening): void {
     switch (entry.kind) {
       case "arrival": {
         const { to, from, bytes } = entry;
@@ -693,7 +636,7 @@ export class SimNetwork {
   }
 
   #push(entry: Happening): void {
-    this.#queue.push({ ...entry, order: this.#order++ });
+    this.#queue.push(entry.time, entry);
   }
 
   #traceLine(node: SimNode, text: () => string): void {
