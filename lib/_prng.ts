@@ -26,8 +26,8 @@ export class Prng {
   }
 
   /**
-   * `true` with probability `p`; draws nothing for `p` ≤ 0, but draws for
-   * `p` ≥ 1 (so a lane's sequence does not depend on whether it is at 100 %).
+   * `true` with probability `p`; draws nothing for `p` ≤ 0 and one number
+   * otherwise, even for `p` ≥ 1 (a seeded relay run counts on that).
    */
   chance(p: number): boolean {
     return p > 0 && this.next() < p;
