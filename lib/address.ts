@@ -9,6 +9,8 @@
  * @module
  */
 
+import { quoteText } from "./_quote.ts";
+
 /** An IPv4 address and a port (UDP for peers, TCP for the client link). */
 export interface Address {
   /** IPv4 address in dotted-quad form, e.g. `127.0.0.1`. */
@@ -85,18 +87,6 @@ export interface ParseAddressOptions {
   defaultPort: number;
 }
 
-/** How many characters of the user's text an error message quotes. */
-const QUOTE_LIMIT = 40;
-
-function show(text: string): string {
-  const characters = Array.from(text);
-  return JSON.stringify(
-    characters.length <= QUOTE_LIMIT
-      ? text
-      : characters.slice(0, QUOTE_LIMIT - 1).join("") + "…",
-  );
-}
-
 /**
  * Reads an address a user typed: `ip` (with `options.defaultPort`) or
  * `ip:port`; `localhost` stands for 127.0.0.1. Surrounding spaces are
@@ -125,7 +115,7 @@ export function parseAddress(
   if (match === null || !isIPv4(ip)) {
     throw new AddressError(
       `${
-        show(text)
+        quoteText(text)
       } is not an IPv4 address: type one such as 127.0.0.2 (or 127.0.0.2:${options.defaultPort})`,
     );
   }

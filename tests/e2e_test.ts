@@ -24,41 +24,14 @@ import {
   ANSWER,
   CHAT,
   MENU,
-  Processes,
+  type Processes,
+  processTest,
   RUN_DAEMON,
 } from "./support/processes.ts";
 import { HAVE_TMUX, inputLine, timedLine, Tmux } from "./support/tmux.ts";
 
 /** The busy error text of SPEC §4.8. */
 const BUSY = "busy: User already in another chat";
-
-/**
- * Runs `fn` with a fresh process group, adds the last output of every
- * process to a failure, and always stops every process.
- */
-function e2e(
-  name: string,
-  fn: (procs: Processes) => Promise<void>,
-  options: { ignore?: boolean } = {},
-): void {
-  Deno.test({
-    name,
-    ignore: options.ignore ?? false,
-    async fn() {
-      const procs = new Processes();
-      try {
-        await fn(procs);
-      } catch (error) {
-        if (!(error instanceof Error)) throw error;
-        throw new Error(`${error.message}\n${procs.report()}`, {
-          cause: error,
-        });
-      } finally {
-        await procs.close();
-      }
-    },
-  });
-}
 
 /** Starts a client and waits until it is connected and shows the menu. */
 async function connectedClient(
@@ -155,7 +128,7 @@ async function quit(client: Proc, code = 0): Promise<void> {
 
 // ------------------------------------------------------------- scripted
 
-e2e(
+processTest(
   "e2e: alice invites bob, bob accepts: both see the chat start (§4.3, §8.2)",
   async (procs) => {
     const { alice, bob } = await startChat(procs, "127.0.80.1", "127.0.80.2");
@@ -165,7 +138,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: bob declines: alice is told and is back at the menu, bob who chose to wait waits again (§4.4)",
   async (procs) => {
     const aliceIp = "127.0.80.3";
@@ -188,7 +161,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: carol invites bob while he chats with alice: carol is told busy, the chat goes on (§4.8)",
   async (procs) => {
     const carolIp = "127.0.80.7";
@@ -210,7 +183,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: messages both ways arrive in order, once, and each is delivered (§5.3, §8.5)",
   async (procs) => {
     const { alice, bob } = await startChat(
@@ -281,7 +254,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: alice leaves with /leave: bob is told, both are at the menu and can chat again (§6.1, §8.4)",
   async (procs) => {
     const aliceIp = "127.0.80.10";
@@ -308,7 +281,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: bob leaves while alice's messages wait: each is reported delivered or undelivered, none dropped silently (§5.5, §6.1)",
   async (procs) => {
     const { alice, bob, bobDaemon } = await startChat(
@@ -374,7 +347,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: daemon not running: the client names the address and `simp daemon IP`, exits non-zero (§8.1)",
   async (procs) => {
     const ip = "127.0.80.12";
@@ -393,7 +366,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: a second client of the same daemon is refused clearly while the first is connected (§7.2)",
   async (procs) => {
     const ip = "127.0.80.13";
@@ -419,7 +392,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: a client killed with kill -9 frees the slot at once: the next client gets in (§7.2)",
   async (procs) => {
     const ip = "127.0.80.14";
@@ -452,7 +425,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: a daemon killed with kill -9 is reported by its client within 1 s, exit 1 (§9)",
   async (procs) => {
     const aliceIp = "127.0.80.23";
@@ -474,7 +447,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: alice's client paused for 6 s (SIGSTOP) while bob writes: after SIGCONT it shows every message, stays connected and chats on (§9)",
   async (procs) => {
     const { alice, bob } = await startChat(procs, "127.0.80.25", "127.0.80.26");
@@ -503,7 +476,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: alice's daemon stopped with SIGTERM in a chat: bob is told alice left, the daemon exits 0 (§6.1)",
   async (procs) => {
     const { alice, bob, aliceDaemon } = await startChat(
@@ -525,7 +498,7 @@ e2e(
   },
 );
 
-e2e(
+processTest(
   "e2e: an invitation that arrived before bob's client connected is shown when it connects (§4.2, §8.2)",
   async (procs) => {
     const aliceIp = "127.0.80.17";
@@ -560,7 +533,7 @@ e2e(
 
 // ------------------------------------------------------------- terminal
 
-e2e(
+processTest(
   HAVE_TMUX
     ? "e2e: interactive client in a terminal: a message arrives above the input line, the typed text stays, q restores the terminal (§8.5)"
     : "e2e: interactive client in a terminal (skipped: tmux is not installed)",
@@ -685,7 +658,7 @@ e2e(
   { ignore: !HAVE_TMUX },
 );
 
-e2e(
+processTest(
   HAVE_TMUX
     ? "e2e: interactive client in a terminal: its daemon killed, it says so in one line, exits 1 and restores the terminal (§9)"
     : "e2e: interactive client, daemon killed (skipped: tmux is not installed)",

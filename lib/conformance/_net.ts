@@ -8,6 +8,7 @@
  */
 
 import { describe, hex } from "./_codec.ts";
+import type { TraceLine } from "./report.ts";
 
 /** A UDP address. */
 export interface Addr {
@@ -22,24 +23,10 @@ export function formatAddr(addr: Addr): string {
   return `${addr.hostname}:${addr.port}`;
 }
 
-/** One datagram of a trace. */
-export interface TraceEntry {
-  /** Milliseconds since the check began. */
-  t: number;
-  /** Sender, `ip:port`. */
-  from: string;
-  /** Receiver, `ip:port`. */
-  to: string;
-  /** What it is, like the daemon's wire trace. */
-  what: string;
-  /** Its bytes, in hex. */
-  hex: string;
-}
-
 /** The datagrams of one check, with times from its start. */
 export class Trace {
   #start = performance.now();
-  #entries: TraceEntry[] = [];
+  #entries: TraceLine[] = [];
 
   /** Starts a new trace (a new check) at time 0. */
   begin(): void {
@@ -66,7 +53,7 @@ export class Trace {
   }
 
   /** The entries so far. */
-  get entries(): readonly TraceEntry[] {
+  get entries(): readonly TraceLine[] {
     return this.#entries;
   }
 }

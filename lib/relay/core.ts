@@ -33,7 +33,8 @@
  */
 
 import { type Address, formatAddress, sameAddress } from "../address.ts";
-import { Prng } from "./_prng.ts";
+import { flipBits, Prng } from "../_prng.ts";
+import { TimeQueue } from "../_time_queue.ts";
 
 /** What the relay does to the datagrams of one direction. */
 export interface Impairments {
@@ -165,8 +166,6 @@ export interface RelayStats {
 
 /** A copy waiting to be sent. */
 interface Held {
-  due: number;
-  order: number;
   to: Address;
   bytes: Uint8Array;
   direction: Direction;
@@ -201,9 +200,8 @@ export class RelayCore {
   #lanes: Record<Direction, Lane>;
   #record: boolean;
   #maxHeldBytes: number;
-  #held: Held[] = []; // a binary min-heap on (due, order)
+  #held = new TimeQueue<Held>(); // by due time, then by arrival
   #heldBytes = 0;
-  #order = 0;
   #actions: RelayAction[] = [];
   #stray = 0;
 
@@ -263,7 +261,7 @@ export class RelayCore {
 
   /** How many copies are held for later sending. */
   get held(): number {
-    return this.#held.length;
+    return this.#held.size;
   }
 
   /** Returns the actions produced since the last call, oldest first. */
@@ -275,7 +273,7 @@ export class RelayCore {
 
   /** The time at which {@linkcode tick} must next be called, if any. */
   nextTimeout(): number | undefined {
-    return this.#held[0]?.due;
+    return this.#held.nextTime;
   }
 
   /**
@@ -312,7 +310,7 @@ export class RelayCore {
       let out = bytes;
       const corrupted = bytes.length > 0 && prng.chance(imp.corrupt);
       if (corrupted) {
-        out = flipBits(bytes, prng);
+        out = flipBits(bytes, 1 + prng.below(3), prng); // 1–3 bits
         stats.corrupted++;
       }
       this.#forward(lane, direction, now, out, delay, copy === 1, corrupted);
@@ -321,8 +319,8 @@ export class RelayCore {
 
   /** The clock reached `now`: every held copy due by then is sent. */
   tick(now: number): void {
-    while (this.#held.length > 0 && this.#held[0].due <= now) {
-      const held = this.#pop();
+    while (this.#held.size > 0 && this.#held.nextTime! <= now) {
+      const held = this.#held.pop()!;
       this.#heldBytes -= held.bytes.length;
       this.#actions.push({
         type: "send",
@@ -358,9 +356,7 @@ export class RelayCore {
     // A corrupted copy is already a copy; the caller's buffer is not kept.
     const kept = corrupted ? bytes : bytes.slice();
     this.#heldBytes += kept.length;
-    this.#push({
-      due: now + delay,
-      order: this.#order++,
+    this.#held.push(now + delay, {
       to: lane.to,
       bytes: kept,
       direction,
@@ -390,42 +386,6 @@ export class RelayCore {
         hex: toHex(bytes),
       },
     });
-  }
-
-  // A binary heap: held copies by due time, then by arrival.
-  #push(item: Held): void {
-    const heap = this.#held;
-    heap.push(item);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
-      i = parent;
-    }
-  }
-
-  #pop(): Held {
-    const heap = this.#held;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let least = i;
-        if (left < heap.length && before(heap[left], heap[least])) least = left;
-        if (right < heap.length && before(heap[right], heap[least])) {
-          least = right;
-        }
-        if (least === i) break;
-        [heap[i], heap[least]] = [heap[least], heap[i]];
-        i = least;
-      }
-    }
-    return top;
   }
 }
 
@@ -459,22 +419,6 @@ function emptyStats(): DirectionStats {
     corrupted: 0,
     reordered: 0,
   };
-}
-
-/** Whether held copy `x` leaves before `y`. */
-function before(x: Held, y: Held): boolean {
-  return x.due < y.due || (x.due === y.due && x.order < y.order);
-}
-
-/** A copy of `bytes` with 1–3 distinct bits flipped. */
-function flipBits(bytes: Uint8Array, prng: Prng): Uint8Array {
-  const out = bytes.slice();
-  const bits = out.length * 8;
-  const count = Math.min(bits, 1 + prng.below(3));
-  const flipped = new Set<number>();
-  while (flipped.size < count) flipped.add(prng.below(bits));
-  for (const bit of flipped) out[bit >> 3] ^= 0x80 >> (bit & 7);
-  return out;
 }
 
 /** A direction's seed from the relay's seed (splitmix-style mixing). */

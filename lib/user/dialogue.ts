@@ -27,6 +27,7 @@
  */
 
 import { type Address, AddressError, parseAddress } from "../address.ts";
+import { quoteText } from "../_quote.ts";
 import {
   type CommandName,
   type DaemonState,
@@ -681,7 +682,7 @@ export class Dialogue {
     }
     this.#output({
       type: "error",
-      message: `Invalid answer ${quote(text)} to the ${
+      message: `Invalid answer ${quoteText(text)} to the ${
         QUESTIONS[ask]
       } in scripted input: ${
         problem.charAt(0).toLowerCase() + problem.slice(1)
@@ -869,19 +870,6 @@ export class Dialogue {
     this.#drainOutbox();
     this.#actions.push({ type: "output", output });
   }
-}
-
-/** How many characters of the user's answer an error message quotes. */
-const QUOTE_LIMIT = 40;
-
-/** `text` as JSON, cut to {@linkcode QUOTE_LIMIT} characters with `…`. */
-function quote(text: string): string {
-  const characters = Array.from(text);
-  return JSON.stringify(
-    characters.length <= QUOTE_LIMIT
-      ? text
-      : characters.slice(0, QUOTE_LIMIT - 1).join("") + "…",
-  );
 }
 
 function samePeer(a: PeerUser, b: PeerUser): boolean {

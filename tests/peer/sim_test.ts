@@ -45,10 +45,10 @@ import {
 } from "../support/chat_scenario.ts";
 import type { SimNode, TimedEvent } from "../support/sim_network.ts";
 import { simulateChat } from "../support/throughput.ts";
+import { flipBits } from "../../lib/_prng.ts";
 import {
-  flipBits,
   internetChecksum,
-  Prng,
+  SimPrng,
   udpChecksum,
   udpChecksumAccepts,
 } from "../support/sim_network.ts";
@@ -78,7 +78,7 @@ Deno.test("sim network: the UDP checksum (RFC 768) catches every single-bit flip
       (bytes, seed) => {
         const checksum = udpChecksum(bytes, route);
         ok(udpChecksumAccepts(bytes, checksum, route));
-        const flipped = flipBits(bytes, 1, new Prng(seed));
+        const flipped = flipBits(bytes, 1, new SimPrng(seed));
         ok(!udpChecksumAccepts(flipped, checksum, route));
       },
     ),

@@ -10,27 +10,13 @@
 
 import assert from "node:assert/strict";
 import type { Proc } from "../../tools/_processes.ts";
-import { ANSWER, CHAT, MENU, Processes } from "../support/processes.ts";
-
-/** Runs `fn` with a fresh process group; a failure shows every process's last output. */
-function withProcesses(
-  name: string,
-  fn: (procs: Processes) => Promise<void>,
-): void {
-  Deno.test(name, async () => {
-    const procs = new Processes();
-    try {
-      await fn(procs);
-    } catch (error) {
-      if (!(error instanceof Error)) throw error;
-      throw new Error(`${error.message}\n${procs.report(40)}`, {
-        cause: error,
-      });
-    } finally {
-      await procs.close();
-    }
-  });
-}
+import {
+  ANSWER,
+  CHAT,
+  MENU,
+  type Processes,
+  processTest,
+} from "../support/processes.ts";
 
 /** Where the daemons and the relay of one test live. */
 interface Link {
@@ -141,7 +127,7 @@ function assertExactlyOnceInOrder(
   assert.deepEqual(texts, expected, `${who} saw these, in this order`);
 }
 
-withProcesses(
+processTest(
   "relay e2e: through loss, duplication and reordering both ways, every message is shown exactly once, in order, and acknowledged (§5.3)",
   async (procs) => {
     const link = {
@@ -238,9 +224,10 @@ withProcesses(
       "alice never retransmitted",
     );
   },
+  { reportLines: 40 },
 );
 
-withProcesses(
+processTest(
   "relay e2e: when the link dies, every message not delivered is reported undelivered, none shown (§5.5)",
   async (procs) => {
     const link = {
@@ -270,4 +257,5 @@ withProcesses(
     }
     assert.deepEqual(shown(bob, "alice"), ["before"]);
   },
+  { reportLines: 40 },
 );

@@ -54,17 +54,18 @@ async function receiveSome(
   return got;
 }
 
+/** A UDP socket at `at`, standing for daemon A or B. */
+function bind(at: { ip: string; port: number }): Deno.DatagramConn {
+  return Deno.listenDatagram({
+    hostname: at.ip,
+    port: at.port,
+    transport: "udp",
+  });
+}
+
 Deno.test("relay shell: held copies leave after their delay, intact although the receive buffer is reused", async () => {
-  const a = Deno.listenDatagram({
-    hostname: A.ip,
-    port: A.port,
-    transport: "udp",
-  });
-  const b = Deno.listenDatagram({
-    hostname: B.ip,
-    port: B.port,
-    transport: "udp",
-  });
+  const a = bind(A);
+  const b = bind(B);
   const relay = startRelay(options({ ab: { ...NO_IMPAIRMENTS, delay: 40 } }));
   try {
     const sentAt = performance.now();
@@ -87,16 +88,8 @@ Deno.test("relay shell: held copies leave after their delay, intact although the
 });
 
 Deno.test("relay shell: impairments change while it runs; close is final and idempotent", async () => {
-  const a = Deno.listenDatagram({
-    hostname: A.ip,
-    port: A.port,
-    transport: "udp",
-  });
-  const b = Deno.listenDatagram({
-    hostname: B.ip,
-    port: B.port,
-    transport: "udp",
-  });
+  const a = bind(A);
+  const b = bind(B);
   const relay = startRelay(options());
   try {
     await a.send(Uint8Array.of(1), RELAY);

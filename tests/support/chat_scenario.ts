@@ -23,10 +23,10 @@ import {
   type Undelivered,
 } from "../../lib/peer/session.ts";
 import {
-  Prng,
   type RunResult,
   SimNetwork,
   type SimNode,
+  SimPrng,
   type TraceEntry,
 } from "./sim_network.ts";
 
@@ -183,7 +183,7 @@ export interface ChatRun {
 }
 
 /** Unique message texts of random length, so identity is checkable. */
-function texts(prefix: string, count: number, prng: Prng): string[] {
+function texts(prefix: string, count: number, prng: SimPrng): string[] {
   return Array.from(
     { length: count },
     (_, i) => `${prefix} #${i} ` + "x".repeat(prng.below(40)),
@@ -224,7 +224,7 @@ export function runChat(
   net.setLink(bob, alice, { ...ba, rawCorruption });
 
   // The users' timing has its own PRNG, so it does not shift with the network's.
-  const prng = new Prng(seed ^ 0x5eed5eed);
+  const prng = new SimPrng(seed ^ 0x5eed5eed);
   const pause = () =>
     prng.chance(scenario.burst) ? 0 : prng.uniform(0, 1.5 * timeout);
   const typeAll = (user: ChatUser, all: string[], start: number) => {

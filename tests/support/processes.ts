@@ -77,6 +77,44 @@ export class Processes extends ProcessGroup {
   }
 }
 
+/** Options of {@linkcode processTest}. */
+export interface ProcessTestOptions {
+  /** Skip the test (e.g. when a tool it needs is missing). */
+  ignore?: boolean;
+  /** How many last lines of each process a failure shows. */
+  reportLines?: number;
+}
+
+/**
+ * Registers a test that runs `fn` with a fresh {@linkcode Processes}: a
+ * failure shows the last output of every process, and every process is
+ * stopped at the end, whether the test passed or failed.
+ */
+export function processTest(
+  name: string,
+  fn: (procs: Processes) => Promise<void>,
+  options: ProcessTestOptions = {},
+): void {
+  Deno.test({
+    name,
+    ignore: options.ignore ?? false,
+    async fn() {
+      const procs = new Processes();
+      try {
+        await fn(procs);
+      } catch (error) {
+        if (!(error instanceof Error)) throw error;
+        throw new Error(
+          `${error.message}\n${procs.report(options.reportLines)}`,
+          { cause: error },
+        );
+      } finally {
+        await procs.close();
+      }
+    },
+  });
+}
+
 /**
  * A process's resident memory in KiB, from `ps` (reading `/proc` would need
  * `--allow-all`; the test task grants `--allow-run`).

@@ -18,7 +18,6 @@
  * @example
  * ```ts
  * import { Session } from "../../lib/peer/session.ts";
-import {  } from "../../lib/address.ts";
  * import { SimNetwork } from "./sim_network.ts";
  * const net = new SimNetwork({ seed: 1, impairments: { loss: 0.1, delay: 20 } });
  * const alice = net.addNode(new Session({ userName: "alice" }));
@@ -30,6 +29,8 @@ import {  } from "../../lib/address.ts";
  * @module
  */
 
+import { flipBits, Prng } from "../../lib/_prng.ts";
+import { TimeQueue } from "../../lib/_time_queue.ts";
 import { opName } from "../../lib/wire/datagram.ts";
 import type { Action, Session, SessionEvent } from "../../lib/peer/session.ts";
 import { type Address, formatAddress } from "../../lib/address.ts";
@@ -37,40 +38,14 @@ import { type Address, formatAddress } from "../../lib/address.ts";
 // ------------------------------------------------------------------- PRNG
 
 /**
- * A small seeded pseudo-random generator (mulberry32): fast, 32-bit state,
- * good enough for simulation, and the same sequence for the same seed on
- * every platform.
+ * The project's PRNG ({@linkcode Prng}) with the simulation's `chance`: a
+ * certain event (`p` ≥ 1) draws nothing, so a link made dark with
+ * `{ loss: 1 }` leaves the sequence where it was.
  */
-export class Prng {
-  #state: number;
-
-  /** Creates a generator; any integer seed is fine (only its low 32 bits count). */
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A uniform float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+export class SimPrng extends Prng {
   /** `true` with probability `p` (never for 0, always for 1). */
-  chance(p: number): boolean {
-    return p > 0 && (p >= 1 || this.next() < p);
-  }
-
-  /** A uniform integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** A uniform float in [min, max]. */
-  uniform(min: number, max: number): number {
-    return min + this.next() * (max - min);
+  override chance(p: number): boolean {
+    return p >= 1 || super.chance(p);
   }
 }
 
@@ -144,20 +119,6 @@ export function udpChecksumAccepts(
 ): boolean {
   const sum = udpHeaderSum(route.from, route.to, payload.length) + checksum;
   return onesComplementSum(payload, sum) === 0xffff;
-}
-
-/** A copy of `bytes` with `count` distinct random bits flipped. */
-export function flipBits(
-  bytes: Uint8Array,
-  count: number,
-  prng: Prng,
-): Uint8Array {
-  const copy = bytes.slice();
-  const bits = bytes.length * 8;
-  const chosen = new Set<number>();
-  while (chosen.size < Math.min(count, bits)) chosen.add(prng.below(bits));
-  for (const bit of chosen) copy[bit >>> 3] ^= 0x80 >>> (bit & 7);
-  return copy;
 }
 
 // ------------------------------------------------------------ impairments
@@ -249,63 +210,6 @@ type Happening =
     | { kind: "wake"; node: SimNode; generation: number }
     | { kind: "action"; run: (now: number) => void }
   );
-
-/** A {@linkcode Happening} in the queue; `order` breaks ties in time. */
-type Entry = Happening & { order: number };
-
-/** A binary min-heap of entries ordered by time, then by scheduling order. */
-class EventQueue {
-  #heap: Entry[] = [];
-
-  get size(): number {
-    return this.#heap.length;
-  }
-
-  peek(): Entry | undefined {
-    return this.#heap[0];
-  }
-
-  push(entry: Entry): void {
-    const heap = this.#heap;
-    heap.push(entry);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
-      i = parent;
-    }
-  }
-
-  pop(): Entry | undefined {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last !== undefined) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let smallest = i;
-        if (left < heap.length && before(heap[left], heap[smallest])) {
-          smallest = left;
-        }
-        if (right < heap.length && before(heap[right], heap[smallest])) {
-          smallest = right;
-        }
-        if (smallest === i) break;
-        [heap[i], heap[smallest]] = [heap[smallest], heap[i]];
-        i = smallest;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Entry, b: Entry): boolean {
-  return a.time < b.time || (a.time === b.time && a.order < b.order);
-}
 
 // ------------------------------------------------------------------ nodes
 
@@ -456,9 +360,8 @@ const BUSY_LOOP_LIMIT = 1000;
  * the discrete-event loop.
  */
 export class SimNetwork {
-  #prng: Prng;
-  #queue = new EventQueue();
-  #order = 0;
+  #prng: SimPrng;
+  #queue = new TimeQueue<Happening>();
   #now = 0;
   #defaults: LinkImpairments;
   #links = new Map<string, Link>();
@@ -471,7 +374,7 @@ export class SimNetwork {
 
   /** Creates an empty network at virtual time 0. */
   constructor(options: SimNetworkOptions) {
-    this.#prng = new Prng(options.seed);
+    this.#prng = new SimPrng(options.seed);
     this.#defaults = { ...PERFECT_LINK, ...options.impairments };
     this.#trace = options.trace;
   }
@@ -579,7 +482,7 @@ export class SimNetwork {
     for (const event of events) node.notify(event, this.#now);
   }
 
-  #step(entry: Entry): void {
+  #step(entry: Happening): void {
     switch (entry.kind) {
       case "arrival": {
         const { to, from, bytes } = entry;
@@ -733,7 +636,7 @@ export class SimNetwork {
   }
 
   #push(entry: Happening): void {
-    this.#queue.push({ ...entry, order: this.#order++ });
+    this.#queue.push(entry.time, entry);
   }
 
   #traceLine(node: SimNode, text: () => string): void {

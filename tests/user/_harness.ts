@@ -24,13 +24,8 @@ import {
 import type { Output } from "../../lib/user/output.ts";
 import { renderText } from "../../lib/user/render.ts";
 
-/** The scripted menu prompt (§8.3). */
-export const MENU =
-  "? menu: 1 = start a new chat, 2 = wait for invitations, q = quit";
-/** The scripted chat prompt (§8.4). */
-export const CHAT = "? chat: type a message, /leave = leave the chat, q = quit";
-/** The scripted prompt for an invitation (§8.2). */
-export const ANSWER = "? answer: y = accept, n = decline, q = quit";
+/** The scripted prompts of the menu, a chat and an invitation (§8). */
+export { ANSWER, CHAT, MENU } from "../support/processes.ts";
 /** The scripted name prompt (§8.1). */
 export const NAME = "? name: your user name (q = quit)";
 /** Bob, at 127.0.0.2. */

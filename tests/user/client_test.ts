@@ -13,31 +13,13 @@ import {
   ok,
   strictEqual,
 } from "node:assert/strict";
-import { type Proc, ProcessGroup } from "../../tools/_processes.ts";
+import type { Proc, ProcessGroup } from "../../tools/_processes.ts";
 import { BUSY_TEXT } from "../../lib/wire/datagram.ts";
 import { MAX_LINE_BYTES } from "../../lib/link/protocol.ts";
 import { FakeDaemon } from "./_fake_daemon.ts";
 import { RUN_DAEMON } from "../support/processes.ts";
 import { ANSWER, BOB, CHAT, MENU } from "./_harness.ts";
-import { rssKiB } from "../support/processes.ts";
-
-/** Runs `fn` with a process group, reports the processes' output on failure, stops them all. */
-function clientTest(
-  name: string,
-  fn: (procs: ProcessGroup) => Promise<void>,
-): void {
-  Deno.test(name, async () => {
-    const procs = new ProcessGroup();
-    try {
-      await fn(procs);
-    } catch (error) {
-      if (!(error instanceof Error)) throw error;
-      throw new Error(`${error.message}\n${procs.report()}`, { cause: error });
-    } finally {
-      await procs.close();
-    }
-  });
-}
+import { processTest, rssKiB } from "../support/processes.ts";
 
 /**
  * Starts `mod.ts client ip args…` with piped stdin (scripted mode), with
@@ -77,7 +59,7 @@ function chattingDaemon(ip: string, queue = 64): FakeDaemon {
 
 // ---------------------------------------------------------------- scripted
 
-clientTest(
+processTest(
   "client: no daemon → the error once, on stderr, no bye (it never connected), exit 1 (§8.1, issue 8 defect 5)",
   async (procs) => {
     const alice = client(procs, "127.0.91.1", ["--name", "alice"]);
@@ -97,7 +79,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: an address of another machine is refused before connecting, saying where to run the client (§7.2)",
   async (procs) => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no interface of this machine has it.
@@ -112,7 +94,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: a scripted session reads answers only when asked (§8)",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.2");
@@ -155,7 +137,7 @@ clientTest(
   },
 );
 
-clientTest("client: the end of input quits like q (§8.4)", async (procs) => {
+processTest("client: the end of input quits like q (§8.4)", async (procs) => {
   const daemon = new FakeDaemon("127.0.91.3");
   try {
     const alice = client(procs, "127.0.91.3", ["--name", "alice"]);
@@ -168,7 +150,7 @@ clientTest("client: the end of input quits like q (§8.4)", async (procs) => {
   }
 });
 
-clientTest(
+processTest(
   "client --json: one JSON object per line, the name asked for",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.4");
@@ -208,7 +190,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: SIGTERM quits cleanly, telling the daemon (§8.4)",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.5");
@@ -224,7 +206,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: daemon-stopping ends the client with exit 1",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.6");
@@ -240,7 +222,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: a piped file is sent pipelined within limits.queue, in order; at the end of input it waits for every delivery, exit 0 (§5.1, §9)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.7", 3);
@@ -278,7 +260,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: a huge piped file to a chat that delivers nothing is read only as far as the client can hold (stdin is paused)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.13", 64);
@@ -314,7 +296,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: at the end of input it waits for the outcome; undelivered messages give a summary line and exit 1 (§5.5)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.8");
@@ -345,7 +327,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: the end of input quits while waiting for invitations, even behind an unread line (§8.4)",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.9");
@@ -365,7 +347,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: a message line read as an answer after the chat ended is fatal, exit 1",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.10");
@@ -397,7 +379,7 @@ clientTest(
 
 // ------------------------------------------------- the daemon goes away
 
-clientTest(
+processTest(
   "client: the daemon closing the connection is one clear line and exit 1 within 1 s (§9)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.11");
@@ -421,7 +403,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client: paused for 6 s (SIGSTOP) and resumed, it loses nothing and stays connected (§9)",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.12");
@@ -492,7 +474,7 @@ async function expectProtocolError(alice: Proc, why: RegExp): Promise<void> {
   strictEqual(alice.lines.stdout.at(-1), "bye");
 }
 
-clientTest(
+processTest(
   "client vs hostile daemon: wrong types are refused with one clear line, no crash",
   async (procs) => {
     for (
@@ -517,7 +499,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: deep nesting is refused, no stack overflow",
   async (procs) => {
     const depth = 200_000;
@@ -538,7 +520,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: a line over MAX_LINE_BYTES is a framing violation: the client says so and closes",
   async (procs) => {
     const { alice, daemon } = await againstHostile(
@@ -560,7 +542,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: invalid UTF-8 is refused with one clear line",
   async (procs) => {
     const { alice, daemon } = await againstHostile(
@@ -584,7 +566,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: endless input without a newline stops at the line limit; memory stays bounded",
   async (procs) => {
     const { alice, daemon } = await againstHostile(
@@ -610,7 +592,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: a never-ending stream of events is shown as it comes; the client neither crashes nor grows",
   async (procs) => {
     const daemon = chattingDaemon("127.0.91.34");
@@ -654,7 +636,7 @@ clientTest(
   },
 );
 
-clientTest(
+processTest(
   "client vs hostile daemon: a reply that answers nothing, and an unknown error code, are handled",
   async (procs) => {
     const daemon = new FakeDaemon("127.0.91.35");

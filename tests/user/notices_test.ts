@@ -7,23 +7,8 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { Processes } from "../support/processes.ts";
+import { processTest } from "../support/processes.ts";
 import { ANSWER, CHAT, MENU } from "./_harness.ts";
-
-/** Runs `fn` with its processes; reports their output on failure; stops them. */
-function processTest(name: string, fn: (procs: Processes) => Promise<void>) {
-  Deno.test(name, async () => {
-    const procs = new Processes();
-    try {
-      await fn(procs);
-    } catch (error) {
-      if (!(error instanceof Error)) throw error;
-      throw new Error(`${error.message}\n${procs.report()}`, { cause: error });
-    } finally {
-      await procs.close();
-    }
-  });
-}
 
 const RETRY =
   /^no answer yet from 127\.0\.101\.99: invitation sent ([0-9]+) times, giving up in ([0-9]+) s \(\/leave cancels, q quits\)$/;

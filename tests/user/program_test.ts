@@ -116,6 +116,18 @@ class FakeDaemon {
   }
 }
 
+/** A fake daemon and a chat of "bot" connected to it (`limits.queue = queue`). */
+async function connected(
+  queue?: number,
+): Promise<{ daemon: FakeDaemon; chat: Chat }> {
+  const daemon = new FakeDaemon();
+  const [chat] = await Promise.all([
+    connect(IP, { name: "bot", port: daemon.port }),
+    daemon.accept(queue),
+  ]);
+  return { daemon, chat };
+}
+
 /** Closes `chat`, the fake daemon answering its quit. */
 async function quit(chat: Chat, daemon: FakeDaemon): Promise<void> {
   const closing = chat.close();
@@ -126,11 +138,7 @@ async function quit(chat: Chat, daemon: FakeDaemon): Promise<void> {
 }
 
 Deno.test("connect: hello gives limits and state (§9)", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(5),
-  ]);
+  const { daemon, chat } = await connected(5);
   assertEquals(chat.limits.queue, 5);
   assertEquals(chat.state.phase, "idle");
   await quit(chat, daemon);
@@ -138,11 +146,7 @@ Deno.test("connect: hello gives limits and state (§9)", async () => {
 });
 
 Deno.test("send pipelines at most limits.queue sends and resolves each on delivered", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(3),
-  ]);
+  const { daemon, chat } = await connected(3);
   const order: number[] = [];
   const sends = Array.from(
     { length: 10 },
@@ -175,11 +179,7 @@ Deno.test("send pipelines at most limits.queue sends and resolves each on delive
 });
 
 Deno.test("send rejects with the reason when the peer left (undelivered)", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(4),
-  ]);
+  const { daemon, chat } = await connected(4);
   const first = chat.send("one");
   const second = chat.send("two");
   for (const id of [1, 2]) {
@@ -205,11 +205,7 @@ Deno.test("send rejects with the reason when the peer left (undelivered)", async
 });
 
 Deno.test("a refused command rejects with the daemon's sentence", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(),
-  ]);
+  const { daemon, chat } = await connected();
   const sending = chat.send("hi");
   const request = await daemon.next();
   daemon.write({
@@ -225,11 +221,7 @@ Deno.test("a refused command rejects with the daemon's sentence", async () => {
 });
 
 Deno.test("the daemon going away rejects pending sends and ends the events", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(),
-  ]);
+  const { daemon, chat } = await connected();
   const sending = chat.send("hi");
   await daemon.next();
   const events: string[] = [];
@@ -278,11 +270,7 @@ Deno.test("connect: no daemon gives a clear error", async () => {
 });
 
 Deno.test("a daemon that breaks the link protocol is left with a clear error", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(),
-  ]);
+  const { daemon, chat } = await connected();
   const sending = chat.send("hi");
   await daemon.next();
   daemon.write({ re: 99, ok: true, msgId: [[["deep"]]] });
@@ -294,11 +282,7 @@ Deno.test("a daemon that breaks the link protocol is left with a clear error", a
 });
 
 Deno.test("sends settle even when the program never reads the events", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(64),
-  ]);
+  const { daemon, chat } = await connected(64);
   const count = EVENT_BUFFER_LIMIT + 500;
   const sends = Array.from({ length: count }, (_, i) => chat.send(`m${i}`));
   for (let i = 0; i < count; i++) {
@@ -313,11 +297,7 @@ Deno.test("sends settle even when the program never reads the events", async () 
 });
 
 Deno.test("two loops over the events share one stream, each event once", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(),
-  ]);
+  const { daemon, chat } = await connected();
   const seen: string[] = [];
   async function loop(): Promise<void> {
     for await (const event of chat.events) {
@@ -336,11 +316,7 @@ Deno.test("two loops over the events share one stream, each event once", async (
 });
 
 Deno.test("the events of issue 8 reach a program as they came (invite-retry, busy-answered, peer-reconnected, atOnce)", async () => {
-  const daemon = new FakeDaemon();
-  const [chat] = await Promise.all([
-    connect(IP, { name: "bot", port: daemon.port }),
-    daemon.accept(),
-  ]);
+  const { daemon, chat } = await connected();
   const sent: ChatEvent[] = [
     {
       type: "invite-retry",
