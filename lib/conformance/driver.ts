@@ -381,7 +381,9 @@ export class InteractiveDriver implements Driver {
         return await this.#ask(`Invite ${request.ip} now`);
       case "send":
         return await this.#ask(
-          `Send this message now, exactly: ${request.text}`,
+          `Send this message now, exactly as quoted: ${
+            JSON.stringify(request.text)
+          }`,
         );
       case "leave":
         return await this.#ask("Leave the chat now");

@@ -92,7 +92,12 @@ Deno.test("InteractiveDriver: tells the person what to do; Enter is done, s is u
     ok: false,
     unsupported: true,
   });
-  ok(prompts[1].includes("exactly: m1"), prompts[1]);
+  // Quoted: the sentence's own period is not taken as part of the message
+  // (a tester who typed "last words." failed teardown.leave).
+  ok(
+    prompts[1].includes('Send this message now, exactly as quoted: "m1".'),
+    prompts[1],
+  );
   deepStrictEqual(await driver.request({ do: "shown" }), {
     ok: true,
     shown: ["hello", "world"],
