@@ -30,6 +30,11 @@ export const MAX_LADDER_BYTES = 16 * 1024 * 1024;
 export interface RunLadderHooks {
   /** Where error lines go, without a newline (default: stderr). */
   report?: (line: string) => void;
+  /**
+   * Reads the input (default: the first {@linkcode MAX_LADDER_BYTES} of
+   * the file).
+   */
+  read?: (file: string) => Promise<Uint8Array>;
   /** Where the SVG goes when no output file is given (default: stdout). */
   write?: (svg: string) => void;
 }
@@ -52,7 +57,10 @@ export async function runLadder(
   const report = hooks.report ?? ((line: string) => console.error(line));
   let bytes: Uint8Array;
   try {
-    bytes = await readPrefix(options.file, MAX_LADDER_BYTES);
+    bytes = await (hooks.read ?? ((file) =>
+      readPrefix(file, MAX_LADDER_BYTES)))(
+        options.file,
+      );
   } catch (error) {
     report(`simp: Cannot read ${options.file}: ${fileProblem(error, "read")}`);
     return 1;
