@@ -232,7 +232,7 @@ lifeline per address, one arrow per datagram in time order, labelled like
 the daemon's wire trace; retransmissions and duplicates are marked, and
 datagrams a relay dropped end in a cross. FILE is a pcap capture (from
 simp daemon --pcap, tcpdump -w or Wireshark) or the JSON-lines log of
-simp relay.
+simp relay. Of a longer input it draws the first 2000 datagrams and says so.
 
 Options:
   -o, --output FILE    write the SVG to FILE (default: stdout)

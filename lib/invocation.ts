@@ -77,10 +77,14 @@ export function invocationFor(facts: RunFacts): Invocation {
 /**
  * Whether `deno task` started this process: it sets `INIT_CWD` (not empty)
  * in the environment of what it runs. Without permission to read the
- * environment, `true` (the README's way).
+ * environment, `true` (the README's way): the permission is queried, not
+ * requested, so that a program run without `--allow-env` on a terminal
+ * (`deno task relay`, a script importing `mod.ts`) is not stopped by a prompt.
  */
 export function underDenoTask(): boolean {
   try {
+    const env = { name: "env", variable: "INIT_CWD" } as const;
+    if (Deno.permissions.querySync(env).state !== "granted") return true;
     return (Deno.env.get("INIT_CWD") ?? "") !== "";
   } catch {
     return true;

@@ -55,3 +55,30 @@ Deno.test("texts are rewritten: commands, help flags; the simp: prefix is not", 
     "see deno run -A mod.ts ladder --help; a simp relay log",
   );
 });
+
+Deno.test({
+  name:
+    "without --allow-env on a terminal, importing mod.ts asks for no permission (deno task relay)",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // `script` gives the program a terminal, where Deno prompts for a
+    // permission instead of refusing it; the prompt would wait for an answer.
+    const relay = "deno run --allow-net --allow-write mod.ts relay " +
+      "127.0.105.240 --between 127.0.105.241 127.0.105.242 --duration 0.3";
+    const { stdout } = await new Deno.Command("script", {
+      args: ["-qec", relay, "/dev/null"],
+      cwd: new URL("../", import.meta.url),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    strictEqual(text.includes("Deno requests"), false, text);
+    strictEqual(
+      text.includes("simp relay listening on 127.0.105.240"),
+      true,
+      text,
+    );
+  },
+});

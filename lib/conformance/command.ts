@@ -47,6 +47,15 @@ export interface ConformanceCommandOptions extends ConformanceOptions {
 export async function runConformanceCommand(
   options: ConformanceCommandOptions,
 ): Promise<number> {
+  if (options.json !== undefined) {
+    // Found out now, not after a run of minutes: the file can be written.
+    try {
+      (await Deno.open(options.json, { write: true, create: true })).close();
+    } catch (error) {
+      console.error(cannotWrite(options.json, error));
+      return 2;
+    }
+  }
   let driver: Driver = NO_DRIVER;
   try {
     if (options.driver !== undefined) {
@@ -82,11 +91,7 @@ export async function runConformanceCommand(
           JSON.stringify(report, null, 2) + "\n",
         );
       } catch (error) {
-        console.error(
-          `simp conformance: Cannot write ${options.json}: ${
-            message(error)
-          } (give a writable path to --json)`,
-        );
+        console.error(cannotWrite(options.json, error));
         return 2;
       }
     }
@@ -97,6 +102,12 @@ export async function runConformanceCommand(
   } finally {
     await driver.close();
   }
+}
+
+function cannotWrite(path: string, error: unknown): string {
+  return `simp conformance: Cannot write ${path}: ${
+    message(error)
+  } (give a writable path to --json)`;
 }
 
 function message(error: unknown): string {

@@ -206,7 +206,7 @@ export class ProcessDriver implements Driver {
       await this.#writer.write(new TextEncoder().encode(line));
     } catch {
       throw this.#fail(
-        `The driver stopped reading its stdin (${await this.#exitText()})`,
+        `The driver stopped reading its stdin${await this.#exitText()}`,
       );
     }
     for (;;) {
@@ -220,7 +220,9 @@ export class ProcessDriver implements Driver {
         );
       }
       if (next.done) {
-        throw this.#fail(`The driver ended (${await this.#exitText()})`);
+        throw this.#fail(
+          `The driver ended${await this.#exitText()}`,
+        );
       }
       if (this.#late > 0) {
         this.#late--;
@@ -266,9 +268,12 @@ export class ProcessDriver implements Driver {
         setTimeout(() => resolve(undefined), 1000)
       ),
     ]);
+    // An exit says what to do: the driver's own error is on stderr, above.
     return status === undefined
-      ? "still running"
-      : `exit code ${status.code}${status.signal ? `, ${status.signal}` : ""}`;
+      ? " (still running)"
+      : ` (exit code ${status.code}${
+        status.signal ? `, ${status.signal}` : ""
+      }): its error output is above: check that the command runs on its own`;
   }
 
   /** Closes its stdin, then ends it if it does not exit within a second. */
@@ -381,7 +386,9 @@ export class InteractiveDriver implements Driver {
         return await this.#ask(`Invite ${request.ip} now`);
       case "send":
         return await this.#ask(
-          `Send this message now, exactly: ${request.text}`,
+          `Send this message now, exactly as quoted: ${
+            JSON.stringify(request.text)
+          }`,
         );
       case "leave":
         return await this.#ask("Leave the chat now");

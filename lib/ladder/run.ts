@@ -1,7 +1,10 @@
 /**
  * `simp ladder`: the thin I/O shell around {@linkcode readLadderInput} and
  * {@linkcode renderLadder}. Reads the input file, writes the SVG to a file
- * or stdout; every failure is one line on stderr and exit code 1.
+ * or stdout; every failure is one line on stderr and exit code 1. A huge
+ * input is drawn bounded: at most {@linkcode MAX_LADDER_BYTES} of the file
+ * are read and the first {@linkcode MAX_LADDER_DATAGRAMS} datagrams drawn,
+ * with one line on stderr saying so.
  *
  * @module
  */
@@ -10,10 +13,28 @@ import type { LadderOptions } from "../cli.ts";
 import { LadderInputError, readLadderInput } from "./sources.ts";
 import { renderLadder } from "./svg.ts";
 
+/**
+ * The most datagrams one diagram draws: the first ones of a longer input (a
+ * ladder of more is unreadable; cut the capture to the part to look at).
+ */
+export const MAX_LADDER_DATAGRAMS = 2000;
+
+/**
+ * The most bytes of the input read: far more than
+ * {@linkcode MAX_LADDER_DATAGRAMS} datagrams take, so that a capture of
+ * gigabytes is not read whole for its first datagrams.
+ */
+export const MAX_LADDER_BYTES = 16 * 1024 * 1024;
+
 /** Optional hooks of {@linkcode runLadder}, for tests. */
 export interface RunLadderHooks {
   /** Where error lines go, without a newline (default: stderr). */
   report?: (line: string) => void;
+  /**
+   * Reads the input (default: the first {@linkcode MAX_LADDER_BYTES} of
+   * the file).
+   */
+  read?: (file: string) => Promise<Uint8Array>;
   /** Where the SVG goes when no output file is given (default: stdout). */
   write?: (svg: string) => void;
 }
@@ -36,14 +57,25 @@ export async function runLadder(
   const report = hooks.report ?? ((line: string) => console.error(line));
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(options.file);
+    bytes = await (hooks.read ?? ((file) =>
+      readPrefix(file, MAX_LADDER_BYTES)))(
+        options.file,
+      );
   } catch (error) {
     report(`simp: Cannot read ${options.file}: ${fileProblem(error, "read")}`);
     return 1;
   }
   let svg: string;
   try {
-    const events = readLadderInput(bytes);
+    let events = readLadderInput(bytes);
+    if (events.length > MAX_LADDER_DATAGRAMS) {
+      report(
+        `simp: ${options.file}: drew the first ${MAX_LADDER_DATAGRAMS} datagrams of ${
+          bytes.length === MAX_LADDER_BYTES ? "more than " : ""
+        }${events.length} (a longer ladder is unreadable: cut the capture to the part to see, e.g. with editcap -r)`,
+      );
+      events = events.slice(0, MAX_LADDER_DATAGRAMS);
+    }
     if (events.length === 0) {
       throw new LadderInputError(
         "Nothing to draw: it holds no UDP datagram over IPv4 (a capture of other traffic, of IPv6, or of a link type simp ladder does not read?)",
@@ -73,6 +105,19 @@ export async function runLadder(
     return 1;
   }
   return 0;
+}
+
+/** The first `max` bytes of `path` (all of it when shorter). */
+async function readPrefix(path: string, max: number): Promise<Uint8Array> {
+  using file = await Deno.open(path);
+  const buffer = new Uint8Array(max);
+  let length = 0;
+  while (length < max) {
+    const n = await file.read(buffer.subarray(length));
+    if (n === null) break;
+    length += n;
+  }
+  return buffer.subarray(0, length);
 }
 
 function fileProblem(error: unknown, access: "read" | "write"): string {

@@ -100,7 +100,8 @@ const ADDRESS =
 
 /**
  * The events of a `simp relay` log (JSON lines, format above); blank lines
- * are skipped.
+ * are skipped, and so is a last line cut short (no newline after it: the
+ * log of a relay killed mid-write).
  *
  * @throws {LadderInputError} naming the line and the field for anything
  * that does not fit the format.
@@ -124,6 +125,10 @@ export function eventsFromRelayLog(text: string): LadderEvent[] {
     try {
       value = JSON.parse(line);
     } catch {
+      // The last line of a relay stopped mid-write (kill -9): no newline
+      // after it, the start of an object. Drawn without it, as a pcap
+      // record cut short is.
+      if (n === lines.length - 1 && line.startsWith("{")) continue;
       throw new LadderInputError(
         `${where} is not JSON: each line must be one JSON object as simp relay writes it`,
       );

@@ -166,7 +166,7 @@ export function renderLadder(
   const rows = ladderRows(events);
   const lanes = lifelines(rows);
   const labels = rows.map((row) => labelText(row, LABEL_CHARS));
-  const longest = Math.max(0, ...labels.map((label) => label.length));
+  const longest = labels.reduce((most, l) => Math.max(most, l.length), 0);
   const spacing = Math.min(
     560,
     Math.max(230, Math.ceil(longest * CHAR_WIDTH) + 40),

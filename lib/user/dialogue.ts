@@ -442,7 +442,9 @@ export class Dialogue {
         return;
       case "chat-started": {
         const peer = { ip: event.ip, port: event.port, name: event.name };
-        this.#outbox.newChat();
+        // After accepting, the chat's numbering began at the answer: lines
+        // typed while the handshake ends are already this chat's messages.
+        if (state.kind !== "chat" || state.started) this.#outbox.newChat();
         this.#output({ type: "chat-started", ...peer });
         if (event.atOnce) this.#output({ type: "answered-at-once", ...peer });
         if (quitting || state.kind === "leaving") return;
@@ -591,6 +593,7 @@ export class Dialogue {
         break;
       case "accepting":
         this.#state = { kind: "chat", peer, started: false };
+        this.#outbox.newChat();
         return;
       case "established":
         if (peer) this.#output({ type: "chat-started", ...peer });
@@ -653,6 +656,7 @@ export class Dialogue {
     const lower = answer.toLowerCase();
     if (ACCEPT.has(lower)) {
       this.#state = { kind: "chat", peer, started: false };
+      this.#outbox.newChat();
       this.#request({ cmd: "accept" });
       return true;
     }

@@ -77,3 +77,37 @@ Deno.test("command line: simp conformance TARGET_IP with its options, defaults o
     );
   }
 });
+
+Deno.test("command line: a --json FILE that cannot be written is refused before any check runs (exit 2)", async () => {
+  // A full battery takes minutes at the default timeout: finding out at the
+  // end that the report cannot be written would throw the whole run away.
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "mod.ts",
+      "conformance",
+      "127.0.105.250",
+      "--peer-ip",
+      "127.0.105.251",
+      "--third-ip",
+      "127.0.105.252",
+      "--timeout",
+      "0.3",
+      "--only",
+      "malformed.short",
+      "--json",
+      "/nonexistent-dir/report.json",
+    ],
+    cwd: new URL("../../", import.meta.url),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  const err = new TextDecoder().decode(stderr);
+  strictEqual(code, 2, out + err);
+  strictEqual(/PASS|FAIL|passed/.test(out), false, out);
+  ok(err.includes("Cannot write /nonexistent-dir/report.json"), err);
+  ok(err.includes("give a writable path to --json"), err);
+});

@@ -55,6 +55,11 @@ Deno.test("ProcessDriver: one request line in, one reply line out; a driver that
       quitter.request({ do: "reset" }),
       /driver ended \(exit code 3/,
     );
+    // It says what to do: the driver's own error is on stderr, above.
+    await rejects(
+      quitter.request({ do: "reset" }),
+      /its error output is above: check that the command runs on its own/,
+    );
     await rejects(quitter.request({ do: "reset" }), /driver ended/);
   } finally {
     await quitter.close();
@@ -67,6 +72,18 @@ Deno.test("ProcessDriver: one request line in, one reply line out; a driver that
     );
   } finally {
     await silent.close();
+  }
+});
+
+Deno.test("ProcessDriver: a driver that dies at start (module not found) is reported with what to do", async () => {
+  const dead = new ProcessDriver("echo 'error: Module not found' >&2; exit 1");
+  try {
+    await rejects(
+      dead.request({ do: "reset" }),
+      /^Error: The driver (ended|stopped reading its stdin) \(exit code 1\): its error output is above: check that the command runs on its own$/,
+    );
+  } finally {
+    await dead.close();
   }
 });
 
@@ -92,7 +109,12 @@ Deno.test("InteractiveDriver: tells the person what to do; Enter is done, s is u
     ok: false,
     unsupported: true,
   });
-  ok(prompts[1].includes("exactly: m1"), prompts[1]);
+  // Quoted: the sentence's own period is not taken as part of the message
+  // (a tester who typed "last words." failed teardown.leave).
+  ok(
+    prompts[1].includes('Send this message now, exactly as quoted: "m1".'),
+    prompts[1],
+  );
   deepStrictEqual(await driver.request({ do: "shown" }), {
     ok: true,
     shown: ["hello", "world"],

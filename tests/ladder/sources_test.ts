@@ -67,6 +67,22 @@ Deno.test("relay log: each line is one event with its fate, delay, copy and corr
   ]);
 });
 
+Deno.test("relay log: a last line cut short (a relay killed mid-write) is skipped, the rest drawn", () => {
+  const cut = LINE.slice(0, 40);
+  deepStrictEqual(eventsFromRelayLog(`${LINE}\n${cut}`).length, 1);
+  deepStrictEqual(eventsFromRelayLog(`${LINE}\n${LINE}\n${cut}`).length, 2);
+  // Only the last line, and only without its newline: a broken line within
+  // the log is still refused.
+  refused(
+    `${cut}\n${LINE}\n`,
+    "Relay log line 1 is not JSON: each line must be one JSON object as simp relay writes it",
+  );
+  refused(
+    `${LINE}\n${cut}\n`,
+    "Relay log line 2 is not JSON: each line must be one JSON object as simp relay writes it",
+  );
+});
+
 Deno.test("relay log: a broken line is refused, naming the line and the field", () => {
   const edit = (key: string, value: unknown) =>
     JSON.stringify({ ...JSON.parse(LINE), [key]: value });

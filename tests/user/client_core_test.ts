@@ -1264,3 +1264,31 @@ Deno.test("core: a chat answered at once says so after chat started, not as if b
     CHAT,
   ]);
 });
+
+Deno.test("core: a message typed after accepting, before chat started, keeps its number once the chat starts (§8.5)", () => {
+  // Through a lossy link the handshake can take seconds after `y`; what the
+  // user typed meanwhile is this chat's message #1, not an earlier client's.
+  const client = new Harness().open();
+  client.take();
+  client.hello({ phase: "invited", peer: BOB });
+  client.line("y");
+  client.reply();
+  client.take();
+  strictEqual(client.line("early bird"), true);
+  client.sent(7);
+  client.event({ type: "chat-started", ...BOB });
+  client.event({ type: "delivered", id: 7 });
+  client.line("second");
+  client.sent(8);
+  client.event({ type: "delivered", id: 8 });
+  deepStrictEqual(client.take(), [
+    '→ {"cmd":"send","text":"early bird"}',
+    "sent #1: early bird",
+    "chat started with bob at 127.0.0.2",
+    CHAT,
+    "delivered #1",
+    '→ {"cmd":"send","text":"second"}',
+    "sent #2: second",
+    "delivered #2",
+  ]);
+});
