@@ -196,7 +196,8 @@ export type DropReason =
   | "duplicate-ack"
   | "rate-limited"
   | "backpressure"
-  | "stale-copy";
+  | "stale-copy"
+  | "closing";
 
 /** What the engine wants done. */
 export type Action =
@@ -325,6 +326,7 @@ export class Session {
     "rate-limited": 0,
     backpressure: 0,
     "stale-copy": 0,
+    closing: 0,
   };
 
   /**
@@ -890,6 +892,14 @@ export class Session {
       }
       if (verdict === "new" && !this.acceptingMessages) {
         this.#drop(from, "backpressure", `CHAT seq=${d.seq} not taken yet`);
+        return;
+      }
+      if (verdict === "new" && chat.sender.inFlight?.item.kind === "fin") {
+        // SPEC §6.1: our FIN is on its way, so the partner ends the chat when
+        // it arrives and reports what it had in flight undelivered (§5.5).
+        // Showing or ACKing a message that crossed the FIN would contradict
+        // that report: it is neither.
+        this.#drop(from, "closing", `CHAT seq=${d.seq} crossed our FIN`);
         return;
       }
       this.#control(from, Op.ACK, d.seq); // SPEC §5.3: ACK every one

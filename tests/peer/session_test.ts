@@ -575,6 +575,32 @@ Deno.test("§6.1 leave: FIN after the queued messages; the peer ACKs, is told, b
   assert.equal(a.phase, "idle");
 });
 
+Deno.test("§6.1 a message that crosses our FIN is neither shown nor ACKed: the partner reports it undelivered", () => {
+  const { a, b } = established();
+  a.leave(100);
+  assert.deepEqual(show(drain(a).sent), ["FIN 0 alice"]); // on its way
+  b.send("crossing", 100);
+  const [msg] = drain(b).sent; // crosses alice's FIN
+  a.receive(msg.bytes, B, 105);
+  const alice = drain(a);
+  assert.deepEqual(show(alice.sent), []); // no ACK
+  assert.deepEqual(eventTypes(alice.events), []); // not shown
+  assert.equal(a.counters.closing, 1);
+  // bob gets the FIN: the chat ends, his message is reported undelivered,
+  // which is the truth.
+  b.receive(control(Op.FIN, 0, "alice"), A, 110);
+  const bob = drain(b);
+  assert.deepEqual(show(bob.sent), ["ACK 0 bob"]);
+  assert.deepEqual(bob.events, [{
+    type: "peer-left",
+    peer: A,
+    name: "alice",
+    undelivered: [{ id: 1, text: "crossing" }],
+  }]);
+  a.receive(bob.sent[0].bytes, B, 120);
+  assert.deepEqual(eventTypes(drain(a).events), ["chat-closed"]);
+});
+
 Deno.test("§6.1 the peer leaving reports our unsent messages as undelivered", () => {
   const { a } = established();
   a.send("one", 100);
